@@ -1,0 +1,180 @@
+"""Base encoder f: a torchvision classification backbone with its classifier removed.
+
+The representation h = f(x) is the globally average-pooled output of the last stage (SimCLR
+section 2.1: "h_i = f(x_i) = ResNet(x_i) where h_i is the output after the average pooling
+layer"), 512-d for ResNet-18/34 and 2048-d for ResNet-50 and deeper.
+
+Options:
+- ``stem="small"``: the 3x3 stride-1 first convolution without max-pool that SimCLR uses for
+  CIFAR-10 (appendix B.9), for images of about 32 px.
+- ``in_channels``: 1 for grayscale data, 3 for colour.
+- ``residual=False``: every identity and projection shortcut removed, giving the "plain" network
+  of the ResNet paper's degradation experiment (He et al. 2015, section 4.1).
+
+The backbone's ``state_dict()`` is a plain torchvision state_dict without classifier weights: it
+loads into ``torchvision.models.<name>()`` once the classifier is replaced by ``nn.Identity()``
+and, for the small stem, the first convolution is replaced by the same 3x3 convolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torchvision
+from torch import nn
+
+
+@dataclass(frozen=True)
+class BackboneFamily:
+    """Where a torchvision family keeps its first convolution, stem pooling and classifier."""
+
+    name: str
+    first_conv: str  # dotted path of the first convolution
+    stem_pool: str | None  # dotted path of the stem's max-pool, removed by the small stem
+    classifier: str  # attribute replaced by nn.Identity()
+
+
+RESNET = BackboneFamily("resnet", "conv1", "maxpool", "fc")
+DENSENET = BackboneFamily("densenet", "features.conv0", "features.pool0", "classifier")
+EFFICIENTNET = BackboneFamily("efficientnet", "features.0.0", None, "classifier")
+MOBILENET = BackboneFamily("mobilenet", "features.0.0", None, "classifier")
+REGNET = BackboneFamily("regnet", "stem.0", None, "fc")
+
+_FAMILY_BY_PREFIX = {
+    "resnet": RESNET,
+    "wide_resnet": RESNET,
+    "resnext": RESNET,
+    "densenet": DENSENET,
+    "efficientnet": EFFICIENTNET,
+    "mobilenet": MOBILENET,
+    "regnet": REGNET,
+}
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    name: str
+    family: str
+
+
+def _registered_encoders() -> dict[str, EncoderSpec]:
+    specs = {}
+    for name in torchvision.models.list_models(module=torchvision.models):
+        for prefix, family in _FAMILY_BY_PREFIX.items():
+            if name.startswith(prefix):
+                specs[name] = EncoderSpec(name, family.name)
+    return specs
+
+
+ENCODERS: dict[str, EncoderSpec] = _registered_encoders()
+_FAMILIES = {family.name: family for family in _FAMILY_BY_PREFIX.values()}
+
+
+class PlainBlock(nn.Module):
+    """A torchvision BasicBlock or Bottleneck with its shortcut removed: y = relu(F(x)).
+
+    Keeps the block's convolution and BatchNorm submodules under their torchvision names, so a
+    plain network's state_dict has the same keys as the residual one, less ``downsample``.
+    """
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self.layer_names = [
+            n for n in ("conv1", "bn1", "conv2", "bn2", "conv3", "bn3") if hasattr(block, n)
+        ]
+        for name in self.layer_names:
+            setattr(self, name, getattr(block, name))
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for index, name in enumerate(self.layer_names):
+            x = getattr(self, name)(x)
+            is_last = index == len(self.layer_names) - 1
+            if name.startswith("bn") and not is_last:
+                x = self.relu(x)
+        return self.relu(x)
+
+
+def _remove_shortcuts(model: nn.Module) -> None:
+    residual_blocks = (torchvision.models.resnet.BasicBlock, torchvision.models.resnet.Bottleneck)
+    for stage_name in ("layer1", "layer2", "layer3", "layer4"):
+        stage: nn.Sequential = getattr(model, stage_name)
+        for index, block in enumerate(stage):
+            if isinstance(block, residual_blocks):
+                stage[index] = PlainBlock(block)
+
+
+def _set_submodule(model: nn.Module, path: str, module: nn.Module) -> None:
+    parent_path, _, name = path.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
+    if isinstance(parent, nn.Sequential) and name.isdigit():
+        parent[int(name)] = module
+    else:
+        setattr(parent, name, module)
+
+
+def _adapt_stem(model: nn.Module, family: BackboneFamily, stem: str, in_channels: int) -> None:
+    conv: nn.Conv2d = model.get_submodule(family.first_conv)
+    has_bias = conv.bias is not None
+    if stem == "small":
+        new_conv = nn.Conv2d(in_channels, conv.out_channels, 3, 1, 1, bias=has_bias)
+        _set_submodule(model, family.first_conv, new_conv)
+        if family.stem_pool is not None:
+            _set_submodule(model, family.stem_pool, nn.Identity())
+    elif in_channels != conv.in_channels:
+        new_conv = nn.Conv2d(
+            in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            bias=has_bias,
+        )
+        _set_submodule(model, family.first_conv, new_conv)
+
+
+def _classifier_in_features(classifier: nn.Module) -> int:
+    linears = [m for m in classifier.modules() if isinstance(m, nn.Linear)]
+    return linears[0].in_features
+
+
+class Encoder(nn.Module):
+    """f: images (B, C, H, W) -> representation h (B, feature_dim)."""
+
+    def __init__(
+        self,
+        name: str = "resnet18",
+        stem: str = "standard",
+        in_channels: int = 3,
+        residual: bool = True,
+    ) -> None:
+        super().__init__()
+        if name not in ENCODERS:
+            raise ValueError(
+                f"encoder.name={name!r} is unknown: allowed: {', '.join(sorted(ENCODERS))}"
+            )
+        family = _FAMILIES[ENCODERS[name].family]
+        backbone = torchvision.models.get_model(name, weights=None)
+        self.feature_dim = _classifier_in_features(getattr(backbone, family.classifier))
+        setattr(backbone, family.classifier, nn.Identity())
+        _adapt_stem(backbone, family, stem, in_channels)
+        if not residual:
+            if family is not RESNET:
+                raise ValueError(f"encoder.residual=False needs a ResNet, got {name!r}")
+            _remove_shortcuts(backbone)
+        self.name, self.stem, self.in_channels, self.residual = name, stem, in_channels, residual
+        self.backbone = backbone
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.backbone(images)
+
+    def describe(self) -> dict:
+        """What is needed to rebuild this encoder around an exported state_dict."""
+        return {
+            "name": self.name,
+            "stem": self.stem,
+            "in_channels": self.in_channels,
+            "residual": self.residual,
+            "feature_dim": self.feature_dim,
+        }

@@ -1,0 +1,87 @@
+"""NT-Xent, the normalized temperature-scaled cross-entropy loss of SimCLR (equation 1).
+
+For a batch of N images the two views give 2N projections. For an anchor i whose positive (the
+other view of the same image) is j:
+
+    l(i, j) = -log( exp(sim(z_i, z_j) / tau) / sum_{k != i} exp(sim(z_i, z_k) / tau) )
+
+with sim the cosine similarity; the 2(N-1) other projections are the negatives. The loss is
+averaged over all 2N anchors, that is over both (i, j) and (j, i) (algorithm 1).
+
+Distributed training: projections are all-gathered across ranks with
+``torch.distributed.nn.functional.all_gather``, whose backward sends each rank the gradient for
+its own rows, so negatives come from the global batch. Each rank averages l over its own anchors;
+the mean of the per-rank losses is the global loss, and DDP's gradient averaging makes the
+parameter gradient exactly that of the global loss.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+
+def _gather(tensor: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """All rows of ``tensor`` from every rank, in rank order; the gradient flows back."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tensor, 0, 1
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(tensor), dim=0), dist.get_rank(), dist.get_world_size()
+
+
+def nt_xent_loss(
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, gather: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """NT-Xent of two views ``z1``, ``z2`` (each (n, d), row k of both from image k).
+
+    Returns ``(loss, accuracy)``: the mean of l over this rank's 2n anchors, and the fraction
+    of those anchors whose positive is the most similar of the 2N - 1 candidates (the
+    contrastive top-1 accuracy). With ``gather`` and an initialised process group the
+    candidates are the global batch of every rank.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature} is invalid: must be > 0")
+    if z1.shape != z2.shape or z1.dim() != 2:
+        raise ValueError(
+            f"z1 and z2 must both be (n, d), got {tuple(z1.shape)} and {tuple(z2.shape)}"
+        )
+    n = z1.shape[0]
+    # float32 similarities: bf16 logits over thousands of negatives lose the positive's margin
+    z1 = F.normalize(z1.float(), dim=1)
+    z2 = F.normalize(z2.float(), dim=1)
+    if gather:
+        all_z1, rank, world = _gather(z1)
+        all_z2, _, _ = _gather(z2)
+    else:
+        all_z1, all_z2, rank, world = z1, z2, 0, 1
+    total = n * world  # N, the global number of images
+    candidates = torch.cat([all_z1, all_z2], dim=0)  # (2N, d): view 1 of all, then view 2
+    anchors = torch.cat([z1, z2], dim=0)  # (2n, d): this rank's rows
+    logits = anchors @ candidates.T / temperature
+
+    local = torch.arange(n, device=z1.device) + rank * n
+    self_index = torch.cat([local, local + total])
+    positive_index = torch.cat([local + total, local])
+    rows = torch.arange(2 * n, device=z1.device)
+    logits[rows, self_index] = float("-inf")  # k != i in the denominator
+
+    loss = F.cross_entropy(logits, positive_index)
+    accuracy = (logits.argmax(dim=1) == positive_index).float().mean()
+    return loss, accuracy
+
+
+class NTXentLoss(nn.Module):
+    """Module form of :func:`nt_xent_loss` with a fixed temperature tau."""
+
+    def __init__(self, temperature: float = 0.5, gather: bool = True) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature={temperature} is invalid: must be > 0")
+        self.temperature = temperature
+        self.gather = gather
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return nt_xent_loss(z1, z2, self.temperature, self.gather)
