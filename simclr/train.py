@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -158,6 +159,8 @@ def pretrain(
     run_dir.mkdir(parents=True, exist_ok=True)
     if trainer.is_global_zero:
         save_config(config, run_dir / "config.yaml")
+    # the views are made in the module on purpose; the data module only hands over uint8
+    warnings.filterwarnings("ignore", message=".*on_after_batch_transfer.*LightningDataModule")
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
     seconds = time.perf_counter() - start
