@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from linear_eval.cli import register_commands
 from simclr.config import ConfigError
 from simclr.data import DataError
 
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # other stages (evaluation, ablations) add their sub-commands here
-_EXTRA_COMMANDS: list = []
+_EXTRA_COMMANDS: list = [register_commands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

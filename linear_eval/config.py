@@ -1,0 +1,193 @@
+"""Configuration schema of the evaluation stage: every key, its default and its validation.
+
+The schema reuses :func:`simclr.config.merge_config`: the data and normalisation sections are
+inherited from the pretraining run (so features are preprocessed as the encoder saw its images),
+then an optional YAML file and ``key=value`` overrides are merged on top. Unknown keys, wrong
+types and invalid values fail with a one-line :class:`simclr.config.ConfigError` naming the key.
+
+Defaults follow the protocols of the literature:
+- kNN: cosine similarity, k = 200 and votes weighted by exp(sim / T) with T = 0.1 (Wu et al.
+  2018, "Unsupervised Feature Learning via Non-Parametric Instance Discrimination", section 3.4;
+  the protocol of lightly and solo-learn), with several k reported from one search.
+- Linear probe: one linear layer on frozen, standardised h, trained with cross-entropy (SimCLR
+  section 4 and appendix B.6), the weight decay chosen on a held-out part of the training split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from simclr.config import (
+    ConfigError,
+    DataConfig,
+    NormalizeConfig,
+    SimCLRConfig,
+    check_subset,
+    merge_config,
+)
+
+INDEX_TYPES = ("auto", "flat", "ivf")
+PLOT_METHODS = ("auto", "umap", "tsne", "pca")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class FeaturesConfig:
+    batch_size: int = 256  # images per forward pass of the frozen encoder
+    num_workers: int = 2
+    cache_dir: str | None = None  # null: <run dir>/features
+    device: str = "auto"  # auto: cuda when available, else cpu
+    progress_bar: bool = True
+
+
+@dataclass
+class KNNConfig:
+    k: list[int] = field(default_factory=lambda: [10, 20, 100, 200])  # all from one search
+    temperature: float = 0.1  # T in the vote weight exp(sim / T)
+    query_chunk: int = 1024  # test features searched per faiss call
+
+
+@dataclass
+class LinearConfig:
+    epochs: int = 30
+    batch_size: int = 1024
+    lr: float = 0.1  # SGD with Nesterov momentum and a cosine schedule
+    momentum: float = 0.9
+    weight_decays: list[float] = field(default_factory=lambda: [0.0, 1e-6, 1e-5, 1e-4, 1e-3])
+    held_out_fraction: float = 0.1  # part of the training split that chooses the weight decay
+    augment: bool = False  # also train the paper's variant: random crop and flip through f
+    augment_epochs: int = 5
+    augment_crop_scale: list[float] = field(default_factory=lambda: [0.08, 1.0])
+
+
+@dataclass
+class BaselinesConfig:
+    random_init: bool = True  # the same architecture with random weights (seed: eval seed)
+    raw_pixels: bool = True  # flattened normalised pixels as the representation
+
+
+@dataclass
+class RetrievalConfig:
+    index_type: str = "auto"  # auto: flat (exact) below ivf_threshold images, else ivf
+    ivf_threshold: int = 100_000
+    nlist: int | None = None  # IVF cells; null: about 4 sqrt(gallery size)
+    nprobe: int = 16  # IVF cells visited per query
+    top_k: int = 5
+
+
+@dataclass
+class EmbedConfig:
+    csv_max_rows: int = 20_000  # a CSV is written beside the .npy files up to this many rows
+
+
+@dataclass
+class PlotConfig:
+    method: str = "auto"  # auto: umap when umap-learn is installed, else t-SNE
+    max_points: int = 5_000  # a seeded random sample of this many points is drawn
+    point_size: float = 2.0
+
+
+@dataclass
+class EvalConfig:
+    data: DataConfig = field(default_factory=DataConfig)  # subset/val_subset: train/test split
+    normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    knn: KNNConfig = field(default_factory=KNNConfig)
+    linear: LinearConfig = field(default_factory=LinearConfig)
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    plot: PlotConfig = field(default_factory=PlotConfig)
+    seed: int = 0
+
+
+def inherited_sections(pretrain: SimCLRConfig | None) -> dict:
+    """The pretraining run's data and normalisation, with its pretraining subsets dropped."""
+    if pretrain is None:
+        return {}
+    data = OmegaConf.to_container(OmegaConf.structured(pretrain.data))
+    data.update(subset=None, val_subset=None)
+    normalize = OmegaConf.to_container(OmegaConf.structured(pretrain.augment.normalize))
+    return {"data": data, "normalize": normalize}
+
+
+def load_eval_config(
+    pretrain: SimCLRConfig | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | None = None,
+) -> EvalConfig:
+    """Schema defaults, then the run's data sections, then ``config_file``, then ``overrides``."""
+    sources: list[Any] = [inherited_sections(pretrain)]
+    if config_file is not None:
+        sources.append(config_file)
+    if overrides:
+        sources.append(list(overrides))
+    config: EvalConfig = OmegaConf.to_object(merge_config(EvalConfig, sources))
+    validate(config)
+    return config
+
+
+def _require(condition: bool, key: str, value: Any, allowed: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key}={value!r} is invalid: {allowed}")
+
+
+def validate(config: EvalConfig) -> None:
+    """Reject invalid values with a one-line :class:`ConfigError` naming the key."""
+    from simclr.data import DATASETS
+
+    data = config.data
+    _require(data.name in DATASETS, "data.name", data.name, f"allowed: {', '.join(DATASETS)}")
+    if data.name == "folder":
+        _require(data.path is not None, "data.path", data.path, "name=folder needs an image dir")
+    _require(data.image_size >= 8, "data.image_size", data.image_size, "must be >= 8")
+    _require(data.channels in (None, 1, 3), "data.channels", data.channels, "allowed: 1, 3, null")
+    check_subset("data.subset", data.subset)
+    check_subset("data.val_subset", data.val_subset)
+
+    features = config.features
+    _require(features.batch_size >= 1, "features.batch_size", features.batch_size, "must be >= 1")
+    workers = features.num_workers
+    _require(workers >= 0, "features.num_workers", workers, "must be >= 0")
+    _require(features.device in DEVICES, "features.device", features.device, ", ".join(DEVICES))
+
+    knn = config.knn
+    _require(len(knn.k) > 0 and all(k >= 1 for k in knn.k), "knn.k", knn.k, "a list of k >= 1")
+    _require(knn.temperature > 0, "knn.temperature", knn.temperature, "must be > 0")
+    _require(knn.query_chunk >= 1, "knn.query_chunk", knn.query_chunk, "must be >= 1")
+
+    linear = config.linear
+    _require(linear.epochs >= 1, "linear.epochs", linear.epochs, "must be >= 1")
+    _require(linear.batch_size >= 1, "linear.batch_size", linear.batch_size, "must be >= 1")
+    _require(linear.lr > 0, "linear.lr", linear.lr, "must be > 0")
+    _require(0 <= linear.momentum < 1, "linear.momentum", linear.momentum, "must be in [0, 1)")
+    decays = linear.weight_decays
+    ok = len(decays) > 0 and all(d >= 0 for d in decays)
+    _require(ok, "linear.weight_decays", decays, "a non-empty list of values >= 0")
+    fraction = linear.held_out_fraction
+    _require(0 < fraction < 1, "linear.held_out_fraction", fraction, "must be in (0, 1)")
+    epochs = linear.augment_epochs
+    _require(epochs >= 1, "linear.augment_epochs", epochs, "must be >= 1")
+    scale = linear.augment_crop_scale
+    ok = len(scale) == 2 and 0 < scale[0] <= scale[1] <= 1
+    _require(ok, "linear.augment_crop_scale", scale, "[min, max] with 0 < min <= max <= 1")
+
+    retrieval = config.retrieval
+    kind = retrieval.index_type
+    _require(kind in INDEX_TYPES, "retrieval.index_type", kind, ", ".join(INDEX_TYPES))
+    threshold = retrieval.ivf_threshold
+    _require(threshold >= 1, "retrieval.ivf_threshold", threshold, "must be >= 1")
+    nlist = retrieval.nlist
+    _require(nlist is None or nlist >= 1, "retrieval.nlist", nlist, "must be null or >= 1")
+    _require(retrieval.nprobe >= 1, "retrieval.nprobe", retrieval.nprobe, "must be >= 1")
+    _require(retrieval.top_k >= 1, "retrieval.top_k", retrieval.top_k, "must be >= 1")
+
+    rows = config.embed.csv_max_rows
+    _require(rows >= 0, "embed.csv_max_rows", rows, "must be >= 0")
+    plot = config.plot
+    _require(plot.method in PLOT_METHODS, "plot.method", plot.method, ", ".join(PLOT_METHODS))
+    _require(plot.max_points >= 3, "plot.max_points", plot.max_points, "must be >= 3")

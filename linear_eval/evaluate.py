@@ -1,0 +1,141 @@
+"""``simclr eval``: kNN and linear evaluation of a pretrained encoder beside two baselines.
+
+The pretrained f, a randomly initialised f of the same architecture and raw pixels are all
+evaluated with the same protocols on the same cached features of the dataset's labelled
+training and test splits, so the gain from pretraining is read off one table. The encoder's
+weights are only read: features are extracted under :func:`linear_eval.encoders.frozen`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from linear_eval.augmented_probe import augmented_linear_probe
+from linear_eval.config import EvalConfig
+from linear_eval.encoders import (
+    FeatureExtractor,
+    LoadedEncoder,
+    random_encoder,
+    raw_pixels,
+)
+from linear_eval.features import Features, extract_features, split_label
+from linear_eval.knn import knn_classify
+from linear_eval.linear import linear_probe
+from simclr.config import ConfigError
+from simclr.data import dataset_spec
+
+MODES = ("knn", "linear", "all")
+
+
+def labelled_splits(config: EvalConfig) -> tuple[str, str]:
+    """The dataset's (training, test) splits for evaluation; refuses unlabelled datasets."""
+    spec = dataset_spec(config.data.name)
+    if spec.eval_train_split is None or spec.eval_test_split is None:
+        raise ConfigError(
+            f"data.name={config.data.name!r} has no labelled train/test splits: kNN and linear "
+            "evaluation need a labelled dataset (index, retrieve, embed and plot do not)"
+        )
+    return spec.eval_train_split, spec.eval_test_split
+
+
+def extractors(loaded: LoadedEncoder, config: EvalConfig) -> list[FeatureExtractor]:
+    """The pretrained encoder, then the baselines the config asks for."""
+    chosen = [loaded.extractor]
+    if config.baselines.random_init:
+        chosen.append(random_encoder(loaded.encoder, config.seed))
+    if config.baselines.raw_pixels:
+        chosen.append(raw_pixels())
+    return chosen
+
+
+def evaluate_extractor(
+    extractor: FeatureExtractor,
+    config: EvalConfig,
+    mode: str,
+    cache_dir: Path,
+    augmented: bool = False,
+) -> dict:
+    """kNN and/or linear results of one extractor on the dataset's labelled splits."""
+    train_split, test_split = labelled_splits(config)
+    start = time.perf_counter()
+    train = extract_features(extractor, config, train_split, config.data.subset, cache_dir)
+    test = extract_features(extractor, config, test_split, config.data.val_subset, cache_dir)
+    result: dict = {
+        "feature_dim": int(train.representation.shape[1]),
+        "features_seconds": round(time.perf_counter() - start, 2),
+        "features_from_cache": train.from_cache and test.from_cache,
+        "train": _describe(train),
+        "test": _describe(test),
+    }
+    if mode in ("knn", "all"):
+        start = time.perf_counter()
+        knn = knn_classify(
+            train.representation,
+            train.labels,
+            test.representation,
+            test.labels,
+            config.knn.k,
+            config.knn.temperature,
+            config.knn.query_chunk,
+        )
+        result["knn"] = {str(k): value for k, value in knn.items()}
+        result["knn_seconds"] = round(time.perf_counter() - start, 2)
+    if mode in ("linear", "all"):
+        probe = linear_probe(
+            train.representation,
+            train.labels,
+            test.representation,
+            test.labels,
+            config.linear,
+            config.seed,
+        )
+        result["linear"] = {
+            "top1": probe.top1,
+            "top5": probe.top5,
+            "weight_decay": probe.weight_decay,
+            "held_out_top1": {str(k): v for k, v in probe.held_out_top1.items()},
+        }
+        result["linear_seconds"] = round(probe.seconds, 2)
+        if augmented:
+            result["linear_augmented"] = augmented_linear_probe(
+                extractor, config, train, test, probe.weight_decay
+            )
+    return result
+
+
+def _describe(features: Features) -> dict:
+    return {
+        "split": split_label(features.meta),
+        "images": len(features),
+        "cache": str(features.directory),
+    }
+
+
+def evaluate(
+    loaded: LoadedEncoder, config: EvalConfig, mode: str = "all", cache_dir: str | Path = ""
+) -> dict:
+    """The report of ``simclr eval``: one entry per extractor, pretrained first."""
+    if mode not in MODES:
+        raise ConfigError(f"mode {mode!r} is unknown: allowed: {', '.join(MODES)}")
+    train_split, test_split = labelled_splits(config)
+    cache_dir = Path(cache_dir or loaded.run_dir / "features")
+    start = time.perf_counter()
+    results = {}
+    for extractor in extractors(loaded, config):
+        augmented = config.linear.augment and extractor is loaded.extractor
+        results[extractor.name] = evaluate_extractor(extractor, config, mode, cache_dir, augmented)
+    return {
+        "checkpoint": str(loaded.source),
+        "encoder": loaded.extractor.description,
+        "encoder_fingerprint": loaded.extractor.fingerprint,
+        "dataset": config.data.name,
+        "train_split": train_split,
+        "test_split": test_split,
+        "mode": mode,
+        "results": results,
+        "seconds": round(time.perf_counter() - start, 2),
+        "config": OmegaConf.to_container(OmegaConf.structured(config)),
+    }

@@ -1,0 +1,218 @@
+"""Image retrieval: a faiss index over a gallery's frozen representations, saved with metadata.
+
+Representations are L2-normalised, so the inner product the index computes is the cosine
+similarity. Small galleries get an exact index (``IndexFlatIP``); large ones an inverted-file
+index (``IndexIVFFlat``, Jegou et al. 2011, "Product quantization for nearest neighbor search",
+section 4) whose ``nlist`` cells are k-means centroids and of which ``nprobe`` are searched per
+query. ``index.json`` beside ``index.faiss`` records the encoder's fingerprint, the feature
+dimension, the preprocessing and what each row is (a dataset index or an image path), and a
+query made with a different encoder or dimension is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from PIL import Image, UnidentifiedImageError
+
+from linear_eval.config import EvalConfig, RetrievalConfig
+from linear_eval.encoders import FeatureExtractor, frozen
+from linear_eval.features import Features, Preprocessing, select_device
+from linear_eval.knn import ADD_CHUNK, exact_index, normalized, search
+from simclr.config import ConfigError, DataConfig, merge_config
+from simclr.data import DataError, load_split, prepare_image
+
+INDEX_FILE, META_FILE = "index.faiss", "index.json"
+IVF_TRAINING_POINTS_PER_CELL = 256  # faiss k-means samples at most this many points per centroid
+
+
+class IndexMismatchError(ConfigError):
+    """A query's encoder or feature dimension differs from the one that built the index."""
+
+
+@dataclass
+class GalleryIndex:
+    """A faiss index and its metadata (``index.json``)."""
+
+    index: faiss.Index
+    meta: dict
+
+    def item(self, row: int) -> str | int:
+        """Row ``row`` of the index: an image path, or an index into the dataset split."""
+        paths = self.meta.get("paths")
+        return paths[row] if paths is not None else self.meta["indices"][row]
+
+
+def index_type_for(size: int, config: RetrievalConfig) -> str:
+    """``flat`` (exact) or ``ivf``: from the config, or by gallery size when ``auto``."""
+    if config.index_type != "auto":
+        return config.index_type
+    return "ivf" if size >= config.ivf_threshold else "flat"
+
+
+def ivf_index(gallery: np.ndarray, nlist: int | None, nprobe: int, seed: int = 0) -> faiss.Index:
+    """An IVF inner-product index with ``nlist`` k-means cells (default about 4 sqrt(N))."""
+    size, dim = gallery.shape
+    nlist = min(size, nlist or max(1, round(4 * math.sqrt(size))))
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    sample = min(size, nlist * IVF_TRAINING_POINTS_PER_CELL)
+    rows = np.sort(np.random.default_rng(seed).choice(size, sample, replace=False))
+    index.cp.seed = seed
+    index.train(normalized(np.asarray(gallery)[rows]))
+    for begin in range(0, size, ADD_CHUNK):
+        index.add(normalized(gallery[begin : begin + ADD_CHUNK]))
+    index.nprobe = min(nprobe, nlist)
+    return index
+
+
+def build_index(
+    features: Features,
+    extractor: FeatureExtractor,
+    config: EvalConfig,
+    checkpoint: str | Path,
+) -> GalleryIndex:
+    """The index over ``features`` with the metadata needed to check and explain a query."""
+    kind = index_type_for(len(features), config.retrieval)
+    if kind == "flat":
+        index = exact_index(features.representation)
+    else:
+        index = ivf_index(
+            features.representation, config.retrieval.nlist, config.retrieval.nprobe, config.seed
+        )
+    meta = {
+        "encoder_fingerprint": extractor.fingerprint,
+        "encoder": extractor.description,
+        "feature_dim": int(features.representation.shape[1]),
+        "checkpoint": str(Path(checkpoint).resolve()),
+        "data": OmegaConf.to_container(OmegaConf.structured(config.data)),
+        "split": features.meta["split"],
+        "subset": features.meta["subset"],
+        "seed": config.seed,
+        "preprocessing": features.meta["preprocessing"],
+        "index_type": kind,
+        "nlist": int(getattr(index, "nlist", 0)),
+        "nprobe": int(getattr(index, "nprobe", 0)),
+        "count": len(features),
+        "classes": features.classes,
+        "labels": features.labels.tolist(),
+        "paths": features.paths,
+        "indices": None if features.paths is not None else features.indices.tolist(),
+    }
+    return GalleryIndex(index, meta)
+
+
+def save_index(gallery: GalleryIndex, directory: str | Path) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    faiss.write_index(gallery.index, str(directory / INDEX_FILE))
+    (directory / META_FILE).write_text(json.dumps(gallery.meta) + "\n")
+    return directory
+
+
+def load_index(directory: str | Path) -> GalleryIndex:
+    directory = Path(directory)
+    if not (directory / INDEX_FILE).is_file() or not (directory / META_FILE).is_file():
+        raise ConfigError(f"--index {directory}: no {INDEX_FILE} and {META_FILE} there")
+    gallery = GalleryIndex(
+        faiss.read_index(str(directory / INDEX_FILE)),
+        json.loads((directory / META_FILE).read_text()),
+    )
+    if gallery.meta["index_type"] == "ivf":
+        faiss.extract_index_ivf(gallery.index).nprobe = gallery.meta["nprobe"]
+    return gallery
+
+
+def gallery_images(gallery: GalleryIndex, rows: list[int]) -> list[torch.Tensor]:
+    """The uint8 (C, H, W) images of gallery ``rows``: read from their files or the dataset."""
+    channels = gallery.meta["preprocessing"]["channels"]
+    if gallery.meta.get("paths") is not None:
+        return [read_image(gallery.item(row), channels) for row in rows]
+    data = merge_config(DataConfig, [gallery.meta["data"]])
+    meta = gallery.meta
+    dataset = load_split(OmegaConf.to_object(data), meta["split"], meta["subset"], meta["seed"])
+    return [dataset[gallery.item(row)][0] for row in rows]
+
+
+def preprocessing_of(gallery: GalleryIndex) -> Preprocessing:
+    """The preprocessing the gallery's features were extracted with."""
+    recorded = gallery.meta["preprocessing"]
+    return Preprocessing(
+        recorded["image_size"],
+        recorded["channels"],
+        tuple(recorded["mean"]),
+        tuple(recorded["std"]),
+        recorded["normalize"],
+    )
+
+
+def check_compatible(gallery: GalleryIndex, extractor: FeatureExtractor, feature_dim: int) -> None:
+    """Refuse queries whose encoder or feature dimension is not the index's."""
+    built_with, dim = gallery.meta["encoder_fingerprint"], gallery.meta["feature_dim"]
+    if feature_dim != dim or gallery.index.d != feature_dim:
+        raise IndexMismatchError(
+            f"the index holds {dim}-d features but the query encoder gives {feature_dim}-d: "
+            "query with the encoder that built it, or rebuild it with 'simclr index'"
+        )
+    if extractor.fingerprint != built_with:
+        raise IndexMismatchError(
+            f"the index was built with encoder {built_with[:12]} but the query encoder is "
+            f"{extractor.fingerprint[:12]}: query with --checkpoint {gallery.meta['checkpoint']} "
+            "or rebuild the index with 'simclr index'"
+        )
+
+
+def read_image(path: str | Path, channels: int) -> torch.Tensor:
+    """An image file as uint8 (channels, H, W)."""
+    try:
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
+        raise DataError(f"cannot read query image {str(path)!r}: {error}") from None
+    tensor = torch.from_numpy(array.copy())
+    return tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1).contiguous()
+
+
+def query_features(
+    extractor: FeatureExtractor, images: list[torch.Tensor], preprocessing: Preprocessing
+) -> np.ndarray:
+    """Representations (Q, D) of uint8 query images, preprocessed as the gallery was."""
+    device = select_device("auto")
+    batch = torch.stack(
+        [prepare_image(i, preprocessing.image_size, preprocessing.channels) for i in images]
+    )
+    model = extractor.model.to(device)
+    with frozen(model):
+        return model(preprocessing.module().to(device)(batch.to(device))).float().cpu().numpy()
+
+
+def retrieve(gallery: GalleryIndex, queries: np.ndarray, k: int) -> list[list[dict]]:
+    """For each query, its k nearest gallery rows: rank, cosine score, item and label."""
+    similarities, rows = search(gallery.index, queries, k)
+    classes, labels = gallery.meta.get("classes") or [], gallery.meta["labels"]
+    results = []
+    for scores, neighbours in zip(similarities, rows):
+        hits = []
+        for rank, (score, row) in enumerate(zip(scores.tolist(), neighbours.tolist()), start=1):
+            if row < 0:  # an IVF search that visited fewer than k gallery rows
+                continue
+            label = labels[row]
+            hits.append(
+                {
+                    "rank": rank,
+                    "score": score,
+                    "row": row,
+                    "item": gallery.item(row),
+                    "label": label,
+                    "class": classes[label] if 0 <= label < len(classes) else None,
+                }
+            )
+        results.append(hits)
+    return results
