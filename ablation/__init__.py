@@ -1,0 +1,1 @@
+"""Ablation sweeps: many pretraining runs that differ by config overrides, each evaluated."""
