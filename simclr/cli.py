@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ablation.cli import register_commands as register_ablation_commands
 from linear_eval.cli import register_commands
 from simclr.config import ConfigError
 from simclr.data import DataError
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # other stages (evaluation, ablations) add their sub-commands here
-_EXTRA_COMMANDS: list = [register_commands]
+_EXTRA_COMMANDS: list = [register_commands, register_ablation_commands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
