@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from linear_eval.config import EvalConfig, load_eval_config
+from linear_eval.config import EvalConfig, adapt_to_encoder, load_eval_config
 from linear_eval.encoders import LoadedEncoder, load_encoder
 from linear_eval.features import Features, extract_features
 from simclr.config import ConfigError
@@ -45,7 +45,7 @@ def _load(args: argparse.Namespace) -> tuple[LoadedEncoder, EvalConfig]:
     if getattr(args, "folder", None):
         overrides += ["data.name=folder", f"data.path={args.folder}", "data.subset=null"]
     config = load_eval_config(loaded.pretrain_config, args.config, overrides)
-    return loaded, config
+    return loaded, adapt_to_encoder(config, loaded.encoder.in_channels, loaded.pretrain_config)
 
 
 def _cache_dir(loaded: LoadedEncoder, config: EvalConfig) -> Path:

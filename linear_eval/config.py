@@ -131,6 +131,27 @@ def load_eval_config(
     return config
 
 
+def adapt_to_encoder(
+    config: EvalConfig, in_channels: int, pretrain: SimCLRConfig | None
+) -> EvalConfig:
+    """Preprocess images as the encoder expects, whatever dataset they come from.
+
+    Unless set explicitly, images are converted to the encoder's channel count and, for a
+    dataset other than the pretraining one (an image folder gallery, say), normalised with the
+    statistics the encoder was trained with rather than the new dataset's.
+    """
+    if config.data.channels is None:
+        config.data.channels = in_channels
+    explicit = config.normalize.mean is not None or config.normalize.std is not None
+    if pretrain is not None and config.data.name != pretrain.data.name and not explicit:
+        from simclr.data import normalization
+
+        pretrain_normalize = pretrain.augment.normalize
+        mean, std = normalization(pretrain.data, pretrain_normalize.mean, pretrain_normalize.std)
+        config.normalize.mean, config.normalize.std = mean, std
+    return config
+
+
 def _require(condition: bool, key: str, value: Any, allowed: str) -> None:
     if not condition:
         raise ConfigError(f"{key}={value!r} is invalid: {allowed}")

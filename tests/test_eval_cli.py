@@ -1,0 +1,128 @@
+"""End-to-end tests of the eval, index, retrieve, embed and plot sub-commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from eval_fixtures import (
+    EVAL_OVERRIDES,
+    make_run,
+    one_thread,
+    pretrain_config,
+    register_synthetic,
+    synthetic_images,
+)
+from PIL import Image
+
+from simclr.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with one_thread():
+        yield
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    register_synthetic(monkeypatch)
+    return make_run(tmp_path)
+
+
+def save_png(image, path: Path) -> Path:
+    Image.fromarray(image[0].numpy()).save(path)
+    return path
+
+
+def test_eval_prints_a_table_and_writes_eval_json(run_dir: Path, capsys) -> None:
+    code = main(["eval", "knn", "--checkpoint", str(run_dir), *EVAL_OVERRIDES])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "pretrained" in out and "random init" in out and "raw pixels" in out
+    report = json.loads((run_dir / "eval.json").read_text())
+    assert report["mode"] == "knn" and set(report["results"]["pretrained"]["knn"]) == {
+        "1",
+        "5",
+        "200",
+    }
+
+
+def test_eval_refuses_an_unknown_mode_and_a_bad_key(run_dir: Path, capsys) -> None:
+    assert main(["eval", "nearest", "--checkpoint", str(run_dir)]) == 2
+    assert main(["eval", "--checkpoint", str(run_dir), "knn.k=[0]"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and "knn.k" in errors[1]
+
+
+def test_index_then_retrieve_finds_the_query_itself(run_dir: Path, tmp_path: Path, capsys) -> None:
+    index_dir = tmp_path / "index"
+    args = ["index", "--checkpoint", str(run_dir), "--out", str(index_dir), *EVAL_OVERRIDES]
+    assert main(args) == 0
+    query = save_png(synthetic_images("train").images[7], tmp_path / "query.png")
+    capsys.readouterr()
+    assert main(["retrieve", str(query), "--index", str(index_dir), "-k", "3", "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    first = result["neighbours"][0]
+    assert first["item"] == 7 and first["score"] == pytest.approx(1.0, abs=1e-4)
+    assert Path(result["grid"]).read_bytes()[:4] == b"\x89PNG"
+
+    assert main(["retrieve", str(query), "--index", str(index_dir), "--no-grid"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"query {query}") and "1.0000" in text
+
+
+def test_retrieve_refuses_an_index_of_another_encoder(
+    run_dir: Path, tmp_path: Path, capsys
+) -> None:
+    other_run = make_run(tmp_path, name="other", seed=1)
+    index_dir = tmp_path / "index"
+    main(["index", "--checkpoint", str(run_dir), "--out", str(index_dir), *EVAL_OVERRIDES])
+    query = save_png(synthetic_images("test").images[0], tmp_path / "query.png")
+    code = main(["retrieve", str(query), "--index", str(index_dir), "--checkpoint", str(other_run)])
+    assert code == 2
+    assert "built with encoder" in capsys.readouterr().err
+
+
+def test_an_image_folder_gallery_and_embed_and_plot(run_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "gallery"
+    folder.mkdir()
+    images = synthetic_images("test").images
+    paths = [save_png(images[i], folder / f"img{i:02d}.png") for i in range(12)]
+    index_dir = tmp_path / "folder_index"
+    common = ["--checkpoint", str(run_dir), "--folder", str(folder), *EVAL_OVERRIDES]
+    assert main(["index", *common, "--out", str(index_dir)]) == 0
+    meta = json.loads((index_dir / "index.json").read_text())
+    assert meta["paths"] == [str(p) for p in paths] and meta["indices"] is None
+
+    embed_dir = tmp_path / "embed"
+    assert main(["embed", *common, "--out", str(embed_dir)]) == 0
+    assert (embed_dir / "paths.txt").read_text().splitlines() == [str(p) for p in paths]
+    assert np.load(embed_dir / "embeddings.npy").shape == (12, 512)
+
+    png = tmp_path / "map.png"
+    assert main(["plot", *common, "--method", "pca", "--out", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_pretrain_then_evaluate_the_real_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from simclr.train import pretrain
+
+    register_synthetic(monkeypatch)
+    config = pretrain_config(tmp_path, "run.name=real", "trainer.max_epochs=1")
+    summary = pretrain(config, quiet=True)
+    checkpoint = Path(summary.run_dir) / "checkpoints" / "last.ckpt"
+    assert main(["eval", "all", "--checkpoint", str(checkpoint), *EVAL_OVERRIDES]) == 0
+    report = json.loads((Path(summary.run_dir) / "eval.json").read_text())
+    from_export = main(["eval", "knn", "--checkpoint", summary.encoder_path, *EVAL_OVERRIDES])
+    assert from_export == 0
+    again = json.loads((Path(summary.run_dir) / "eval.json").read_text())
+    # the exported encoder is the checkpoint's f: same fingerprint, cached features reused
+    assert again["encoder_fingerprint"] == report["encoder_fingerprint"]
+    assert again["results"]["pretrained"]["features_from_cache"]
+    assert "linear" in again["results"]["pretrained"]
