@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from linear_eval.config import EvalConfig, adapt_to_encoder, load_eval_config
+from linear_eval.config import PLOT_METHODS, EvalConfig, adapt_to_encoder, load_eval_config
 from linear_eval.encoders import LoadedEncoder, load_encoder
 from linear_eval.features import Features, extract_features
 from simclr.config import ConfigError
@@ -34,9 +34,22 @@ def _add_common(parser: argparse.ArgumentParser, checkpoint_required: bool = Tru
     parser.add_argument("overrides", nargs="*", metavar="key=value")
 
 
-def _add_gallery(parser: argparse.ArgumentParser) -> None:
+def _add_gallery_command(
+    commands: argparse._SubParsersAction,
+    name: str,
+    summary: str,
+    description: str,
+    out_help: str,
+    handler,
+) -> argparse.ArgumentParser:
+    """A sub-command that reads the frozen features of a dataset split or an image folder."""
+    parser = commands.add_parser(name, help=summary, description=f"{description} {SETTINGS}")
+    _add_common(parser)
     parser.add_argument("--split", help="dataset split (default: the labelled training split)")
     parser.add_argument("--folder", metavar="DIR", help="an image folder instead of the dataset")
+    parser.add_argument("--out", help=out_help)
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def _load(args: argparse.Namespace) -> tuple[LoadedEncoder, EvalConfig]:
@@ -123,16 +136,15 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _add_index(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+    _add_gallery_command(
+        commands,
         "index",
-        help="build a faiss retrieval index over a gallery",
-        description="Build a faiss index (exact, or IVF for large galleries) over the frozen "
-        "features of a dataset split or an image folder. " + SETTINGS,
+        "build a faiss retrieval index over a gallery",
+        "Build a faiss index (exact, or IVF for large galleries) over the frozen features of a "
+        "dataset split or an image folder.",
+        "index directory (default: RUN/index/NAME)",
+        _index,
     )
-    _add_common(parser)
-    _add_gallery(parser)
-    parser.add_argument("--out", metavar="DIR", help="index directory (default: RUN/index/NAME)")
-    parser.set_defaults(handler=_index)
 
 
 # ----------------------------------------------------------------------------- retrieve
@@ -213,16 +225,15 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _add_embed(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+    _add_gallery_command(
+        commands,
         "embed",
-        help="export frozen features with their labels and indices or paths",
-        description="Write embeddings.npy, labels.npy, indices.npy or paths.txt, meta.json and, "
-        "for small sets, embeddings.csv. " + SETTINGS,
+        "export frozen features with their labels and indices or paths",
+        "Write embeddings.npy, labels.npy, indices.npy or paths.txt, meta.json and, for small "
+        "sets, embeddings.csv.",
+        "output directory (default: RUN/embeddings/NAME)",
+        _embed,
     )
-    _add_common(parser)
-    _add_gallery(parser)
-    parser.add_argument("--out", metavar="DIR", help="default: RUN/embeddings/NAME")
-    parser.set_defaults(handler=_embed)
 
 
 # ----------------------------------------------------------------------------- plot
@@ -249,16 +260,15 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _add_plot(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+    parser = _add_gallery_command(
+        commands,
         "plot",
-        help="a 2-D map (UMAP, t-SNE or PCA) of frozen features as a PNG",
-        description="Draw frozen features in 2-D, coloured by label. " + SETTINGS,
+        "a 2-D map (UMAP, t-SNE or PCA) of frozen features as a PNG",
+        "Draw frozen features in 2-D, coloured by label.",
+        "PNG path (default: RUN/plots/NAME-METHOD.png)",
+        _plot,
     )
-    _add_common(parser)
-    _add_gallery(parser)
-    parser.add_argument("--method", choices=("auto", "umap", "tsne", "pca"))
-    parser.add_argument("--out", metavar="PNG", help="default: RUN/plots/NAME-METHOD.png")
-    parser.set_defaults(handler=_plot)
+    parser.add_argument("--method", choices=PLOT_METHODS, help="default: plot.method (auto)")
 
 
 class IntermixedParser(argparse.ArgumentParser):

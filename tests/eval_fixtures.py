@@ -1,7 +1,9 @@
-"""Helpers shared by the linear_eval tests: a synthetic labelled dataset and a tiny run dir.
+"""Helpers and fixtures shared by the linear_eval tests: a synthetic dataset and a tiny run dir.
 
-The dataset is registered in :data:`simclr.data.DATASETS` for one test (``monkeypatch``), so the
-evaluation code reads it exactly like a real dataset, without files or downloads.
+The test modules load this file with ``pytest_plugins = ["eval_fixtures"]`` (tests/conftest.py
+belongs to the core tests). The dataset is registered in :data:`simclr.data.DATASETS` for one
+test (``monkeypatch``), so the evaluation code reads it exactly like a real dataset, without
+files or downloads. No fixture here is autouse: modules opt in with ``usefixtures``.
 """
 
 from __future__ import annotations
@@ -128,3 +130,16 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def single_thread() -> Iterator[None]:
+    with one_thread():
+        yield
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A run dir of untrained weights whose dataset is the registered synthetic one."""
+    register_synthetic(monkeypatch)
+    return make_run(tmp_path)

@@ -10,7 +10,6 @@ import pytest
 from eval_fixtures import (
     EVAL_OVERRIDES,
     make_run,
-    one_thread,
     pretrain_config,
     register_synthetic,
     synthetic_images,
@@ -19,17 +18,8 @@ from PIL import Image
 
 from simclr.cli import main
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
-
-
-@pytest.fixture
-def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    register_synthetic(monkeypatch)
-    return make_run(tmp_path)
+pytest_plugins = ["eval_fixtures"]
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def save_png(image, path: Path) -> Path:

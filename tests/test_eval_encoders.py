@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from eval_fixtures import SIZE, make_run, one_thread, register_synthetic
+from eval_fixtures import SIZE
 
 from linear_eval.encoders import (
     RAW_PIXELS,
@@ -18,17 +18,8 @@ from linear_eval.encoders import (
 )
 from simclr.config import ConfigError
 
-
-@pytest.fixture
-def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    register_synthetic(monkeypatch)
-    return make_run(tmp_path)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytest_plugins = ["eval_fixtures"]
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_checkpoint_and_exported_encoder_load_the_same_weights(run_dir: Path) -> None:

@@ -9,9 +9,6 @@ import pytest
 from eval_fixtures import (
     assert_bit_identical,
     eval_config,
-    make_run,
-    one_thread,
-    register_synthetic,
     snapshot,
 )
 
@@ -20,17 +17,8 @@ from linear_eval.evaluate import evaluate, labelled_splits
 from linear_eval.report import format_table, write_report
 from simclr.config import ConfigError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
-
-
-@pytest.fixture
-def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    register_synthetic(monkeypatch)
-    return make_run(tmp_path)
+pytest_plugins = ["eval_fixtures"]
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.mark.parametrize("mode", ["knn", "linear"])

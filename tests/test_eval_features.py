@@ -11,9 +11,6 @@ from eval_fixtures import (
     COUNTS,
     assert_bit_identical,
     eval_config,
-    make_run,
-    one_thread,
-    register_synthetic,
     snapshot,
     synthetic_images,
 )
@@ -24,17 +21,8 @@ from linear_eval.encoders import load_encoder, raw_pixels
 from linear_eval.features import Preprocessing, extract_features
 from simclr.augment import Normalize
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
-
-
-@pytest.fixture
-def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    register_synthetic(monkeypatch)
-    return make_run(tmp_path)
+pytest_plugins = ["eval_fixtures"]
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_features_are_the_frozen_encoder_output_on_normalised_images(run_dir: Path) -> None:

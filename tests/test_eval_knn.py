@@ -7,15 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from eval_fixtures import one_thread
 
 from linear_eval.knn import exact_index, knn_classify, normalized, search, weighted_votes
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytest_plugins = ["eval_fixtures"]
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def brute_force_neighbours(gallery: np.ndarray, queries: np.ndarray, k: int):

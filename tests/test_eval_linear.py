@@ -5,18 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from eval_fixtures import one_thread
 
 from linear_eval.config import LinearConfig
 from linear_eval.linear import Standardization, choose_weight_decay, linear_probe
 
+pytest_plugins = ["eval_fixtures"]
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 CONFIG = LinearConfig(epochs=20, batch_size=128, weight_decays=[0.0, 1e-4])
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
 
 
 def separable(count: int, seed: int, classes: int = 10, dim: int = 32):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from eval_fixtures import eval_config, make_run, one_thread, register_synthetic, synthetic_images
+from eval_fixtures import eval_config, synthetic_images
 
 from linear_eval.config import RetrievalConfig
 from linear_eval.encoders import load_encoder, random_encoder, raw_pixels
@@ -29,17 +29,8 @@ from linear_eval.retrieval import (
 )
 from simclr.config import ConfigError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
-
-
-@pytest.fixture
-def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    register_synthetic(monkeypatch)
-    return make_run(tmp_path)
+pytest_plugins = ["eval_fixtures"]
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.mark.parametrize("index_type", ["flat", "ivf"])
