@@ -199,10 +199,29 @@ def merge_config(schema: Any, sources: list[Any]) -> DictConfig:
                 layer = OmegaConf.from_dotlist(source)
             else:
                 layer = OmegaConf.create(source)
+            section = _value_for_section(config, OmegaConf.to_container(layer))
+            if section is not None:
+                raise ConfigError(f"{section}: is a section of keys, not a single value")
             config = OmegaConf.merge(config, layer)
         except OmegaConfBaseException as error:
             raise _one_line(error) from None
     return config
+
+
+def _value_for_section(schema: DictConfig, layer: Any, prefix: str = "") -> str | None:
+    """The first key that ``layer`` sets to a plain value where ``schema`` has a section.
+
+    OmegaConf's own error for this case names no key.
+    """
+    for key, value in layer.items() if isinstance(layer, dict) else ():
+        node = schema.get(key) if isinstance(schema, DictConfig) and key in schema else None
+        if isinstance(node, DictConfig):
+            if not isinstance(value, dict):
+                return f"{prefix}{key}"
+            found = _value_for_section(node, value, f"{prefix}{key}.")
+            if found is not None:
+                return found
+    return None
 
 
 def _check_dotlist(overrides: list[str]) -> None:

@@ -8,8 +8,9 @@ For each parameter w with gradient g the update is
     w <- w - v
 
 Parameter groups with ``lars_exclude=True`` (SimCLR excludes biases and BatchNorm parameters)
-get neither weight decay nor trust-ratio adaptation: plain SGD with momentum. torch has no LARS,
-so this is the one optimizer written by hand.
+get no trust-ratio adaptation: plain SGD with momentum, with the group's own weight decay
+(``build_optimizer`` gives biases and BatchNorm 0). torch has no LARS, so this is the one
+optimizer written by hand.
 """
 
 from __future__ import annotations

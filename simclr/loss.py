@@ -49,9 +49,10 @@ def nt_xent_loss(
             f"z1 and z2 must both be (n, d), got {tuple(z1.shape)} and {tuple(z2.shape)}"
         )
     n = z1.shape[0]
-    # float32 similarities: bf16 logits over thousands of negatives lose the positive's margin
-    z1 = F.normalize(z1.float(), dim=1)
-    z2 = F.normalize(z2.float(), dim=1)
+    # at least float32: bf16 logits over thousands of negatives lose the positive's margin
+    dtype = torch.promote_types(z1.dtype, torch.float32)
+    z1 = F.normalize(z1.to(dtype), dim=1)
+    z2 = F.normalize(z2.to(dtype), dim=1)
     if gather:
         all_z1, rank, world = _gather(z1)
         all_z2, _, _ = _gather(z2)
@@ -60,7 +61,9 @@ def nt_xent_loss(
     total = n * world  # N, the global number of images
     candidates = torch.cat([all_z1, all_z2], dim=0)  # (2N, d): view 1 of all, then view 2
     anchors = torch.cat([z1, z2], dim=0)  # (2n, d): this rank's rows
-    logits = anchors @ candidates.T / temperature
+    # autocast (bf16-mixed training) would otherwise run this matmul in bf16 again
+    with torch.autocast(device_type=anchors.device.type, enabled=False):
+        logits = anchors @ candidates.T / temperature
 
     local = torch.arange(n, device=z1.device) + rank * n
     self_index = torch.cat([local, local + total])

@@ -1,0 +1,187 @@
+"""Learning-rate scaling, warm-up + cosine schedule, LARS and parameter groups (simclr/optim.py,
+simclr/lars.py), each against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from simclr.config import OptimizerConfig
+from simclr.lars import LARS
+from simclr.optim import build_optimizer, build_scheduler, scaled_learning_rate, warmup_cosine
+
+
+@pytest.mark.parametrize(
+    "base_lr, batch, scaling, expected",
+    [
+        (0.3, 4096, "linear", 4.8),  # SimCLR's ImageNet setting: 0.3 * 4096 / 256
+        (1.0, 64, "linear", 0.25),
+        (0.075, 4096, "sqrt", 0.3),  # 0.075 * sqrt(16)
+        (1.0, 1024, "sqrt", 2.0),
+        (0.5, 64, "sqrt", 0.25),
+        (0.1, 4096, "none", 0.1),
+    ],
+)
+def test_scaled_learning_rate(base_lr: float, batch: int, scaling: str, expected: float) -> None:
+    assert scaled_learning_rate(base_lr, batch, scaling) == pytest.approx(expected)
+
+
+def test_unknown_scaling_is_refused() -> None:
+    with pytest.raises(ValueError, match="optimizer.lr_scaling='cubic'"):
+        scaled_learning_rate(1.0, 256, "cubic")
+
+
+@pytest.mark.parametrize(
+    "step, factor",
+    [
+        (0, 0.1),  # first warm-up step: 1 / 10
+        (4, 0.5),
+        (9, 1.0),  # end of warm-up: the peak
+        (10, 1.0),  # cosine starts at its peak
+        (35, 0.5 * (1 + math.cos(math.pi / 4))),
+        (60, 0.5),  # half way through the cosine
+        (110, 0.0),  # the end
+        (500, 0.0),  # and stays there
+    ],
+)
+def test_warmup_cosine_by_hand(step: int, factor: float) -> None:
+    assert warmup_cosine(10, 110)(step) == pytest.approx(factor, abs=1e-12)
+
+
+def test_no_warmup_starts_at_the_peak() -> None:
+    schedule = warmup_cosine(0, 100)
+    assert schedule(0) == 1.0 and schedule(50) == pytest.approx(0.5)
+
+
+def test_scheduler_sets_the_learning_rate_step_by_step() -> None:
+    param = nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=2.0)
+    scheduler = build_scheduler(optimizer, warmup_steps=4, total_steps=12)
+    seen = []
+    for _ in range(12):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    expected = [2.0 * f for f in (0.25, 0.5, 0.75, 1.0)]
+    expected += [2.0 * 0.5 * (1 + math.cos(math.pi * k / 8)) for k in range(8)]
+    assert seen == pytest.approx(expected)
+
+
+# ----------------------------------------------------------------------------- LARS
+
+
+def lars_by_hand(w, grads, lr, momentum, weight_decay, eta):
+    """The update of the LARS docstring, in float64 Python scalars, one step per gradient."""
+    w, velocity = list(w), [0.0] * len(w)
+    for g in grads:
+        g = [gi + weight_decay * wi for gi, wi in zip(g, w)]
+        w_norm = math.sqrt(sum(x * x for x in w))
+        g_norm = math.sqrt(sum(x * x for x in g))
+        trust = eta * w_norm / g_norm if w_norm > 0 and g_norm > 0 else 1.0
+        velocity = [momentum * v + lr * trust * gi for v, gi in zip(velocity, g)]
+        w = [wi - v for wi, v in zip(w, velocity)]
+    return w
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+@pytest.mark.parametrize("eta", [0.001, 0.02])
+def test_lars_steps_equal_the_update_by_hand(weight_decay: float, eta: float) -> None:
+    w0 = [3.0, -4.0, 1.0]
+    grads = [[0.5, 0.25, -1.0], [-0.1, 0.3, 0.2], [1.0, 1.0, 1.0]]
+    param = nn.Parameter(torch.tensor(w0, dtype=torch.float64))
+    optimizer = LARS(
+        [param], lr=0.1, momentum=0.9, weight_decay=weight_decay, trust_coefficient=eta
+    )
+    for g in grads:
+        param.grad = torch.tensor(g, dtype=torch.float64)
+        optimizer.step()
+    expected = lars_by_hand(w0, grads, 0.1, 0.9, weight_decay, eta)
+    assert param.detach().tolist() == pytest.approx(expected, rel=1e-12)
+
+
+def test_lars_first_step_numbers() -> None:
+    # w = (3, 4): ||w|| = 5; g = (0.6, 0.8): ||g|| = 1; trust = 0.001 * 5 / 1 = 0.005
+    param = nn.Parameter(torch.tensor([3.0, 4.0], dtype=torch.float64))
+    param.grad = torch.tensor([0.6, 0.8], dtype=torch.float64)
+    LARS([param], lr=2.0, weight_decay=0.0, trust_coefficient=0.001).step()
+    # w - lr * trust * g = (3, 4) - 0.01 * (0.6, 0.8)
+    assert param.detach().tolist() == pytest.approx([2.994, 3.992], rel=1e-12)
+
+
+def test_lars_zero_weights_use_a_trust_ratio_of_one() -> None:
+    param = nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    param.grad = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    LARS([param], lr=0.5, weight_decay=0.0).step()
+    assert param.detach().tolist() == pytest.approx([-0.5, 1.0])
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_excluded_group_is_plain_sgd_with_momentum(weight_decay: float) -> None:
+    w0 = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    lars_param, sgd_param = nn.Parameter(w0.clone()), nn.Parameter(w0.clone())
+    group = {"params": [lars_param], "lars_exclude": True, "weight_decay": weight_decay}
+    lars = LARS([group], lr=0.3)
+    sgd = torch.optim.SGD([sgd_param], lr=0.3, momentum=0.9, weight_decay=weight_decay)
+    for seed in range(4):
+        grad = torch.randn(3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        lars_param.grad, sgd_param.grad = grad.clone(), grad.clone()
+        lars.step()
+        sgd.step()
+        torch.testing.assert_close(lars_param.detach(), sgd_param.detach())
+
+
+def test_lars_skips_parameters_without_gradient_and_refuses_a_bad_lr() -> None:
+    param = nn.Parameter(torch.ones(2))
+    LARS([param], lr=0.1).step()
+    assert param.detach().tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="lr=0"):
+        LARS([param], lr=0)
+
+
+# ----------------------------------------------------------------------------- groups
+
+
+def small_model() -> nn.Module:
+    return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def ids(params) -> set[int]:
+    return {id(p) for p in params}
+
+
+@pytest.mark.parametrize("name", ["lars", "sgd", "adamw"])
+def test_biases_and_batch_norm_get_no_weight_decay(name: str) -> None:
+    model = small_model()
+    probe = nn.Linear(8, 3)
+    config = OptimizerConfig(name=name, weight_decay=1e-4)
+    extra = [{"params": list(probe.parameters()), "lr": 0.05, "weight_decay": 0.0}]
+    optimizer = build_optimizer(model, config, lr=0.5, extra_groups=extra)
+    decay, no_decay, probe_group = optimizer.param_groups
+    assert ids(decay["params"]) == {id(model[0].weight), id(model[3].weight)}
+    assert ids(no_decay["params"]) == {
+        id(model[0].bias),
+        id(model[1].weight),
+        id(model[1].bias),
+        id(model[3].bias),
+    }
+    assert (decay["weight_decay"], no_decay["weight_decay"]) == (1e-4, 0.0)
+    assert (decay["lr"], no_decay["lr"], probe_group["lr"]) == (0.5, 0.5, 0.05)
+    assert ids(probe_group["params"]) == ids(probe.parameters())
+    if name == "lars":
+        assert isinstance(optimizer, LARS)
+        assert [g["lars_exclude"] for g in optimizer.param_groups] == [False, True, True]
+        assert optimizer.defaults["trust_coefficient"] == config.trust_coefficient
+    else:
+        assert all("lars_exclude" not in g for g in optimizer.param_groups)
+        expected = torch.optim.SGD if name == "sgd" else torch.optim.AdamW
+        assert type(optimizer) is expected
+
+
+def test_frozen_parameters_are_left_out() -> None:
+    model = small_model()
+    model[0].weight.requires_grad_(False)
+    optimizer = build_optimizer(model, OptimizerConfig(name="sgd"), lr=0.1)
+    assert id(model[0].weight) not in ids(p for g in optimizer.param_groups for p in g["params"])
