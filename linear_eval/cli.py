@@ -78,7 +78,10 @@ def _gallery_features(args: argparse.Namespace) -> tuple[LoadedEncoder, EvalConf
 
 
 def _name(config: EvalConfig, features: Features) -> str:
-    return f"{config.data.name}-{features.meta['split']}".replace("+", "_")
+    """A file name for the gallery: dataset, split and subset (e.g. fashion_mnist-test-1000)."""
+    subset = features.meta["subset"]
+    name = f"{config.data.name}-{features.meta['split']}"
+    return (name if subset is None else f"{name}-{subset:g}").replace("+", "_")
 
 
 # ----------------------------------------------------------------------------- eval
@@ -219,7 +222,7 @@ def _embed(args: argparse.Namespace) -> int:
     directory = Path(args.out or loaded.run_dir / "embeddings" / _name(config, features))
     written = export_embeddings(features, directory, config.embed.csv_max_rows)
     shape = features.representation.shape
-    print(f"wrote {shape[0]:,} x {shape[1]} features to {directory}: ")
+    print(f"wrote {shape[0]:,} x {shape[1]} features to {directory}")
     print("  " + ", ".join(p.name for p in written))
     return 0
 
