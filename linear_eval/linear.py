@@ -11,7 +11,9 @@ final layer is trained on the whole training split.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +23,18 @@ from torch import nn
 
 from linear_eval.config import LinearConfig
 from linear_eval.metrics import topk_accuracy
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``count`` (0: unchanged) inside the block."""
+    previous = torch.get_num_threads()
+    if count > 0:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass
@@ -129,12 +143,13 @@ def linear_probe(
     train_x, train_y = _labelled(train_features, train_labels)
     test_x, test_y = _labelled(test_features, test_labels)
     num_classes = int(max(train_y.max(), test_y.max())) + 1
-    decay, held_out = choose_weight_decay(train_x, train_y, num_classes, config, seed)
-    standardize = Standardization.fit(train_x)
-    classifier = train_linear_classifier(
-        standardize(train_x), train_y, num_classes, decay, config, seed
-    )
-    accuracy = _accuracy(classifier, standardize(test_x), test_y)
+    with torch_threads(config.threads):
+        decay, held_out = choose_weight_decay(train_x, train_y, num_classes, config, seed)
+        standardize = Standardization.fit(train_x)
+        classifier = train_linear_classifier(
+            standardize(train_x), train_y, num_classes, decay, config, seed
+        )
+        accuracy = _accuracy(classifier, standardize(test_x), test_y)
     return LinearProbeResult(
         accuracy[1], accuracy[5], decay, held_out, seconds=time.perf_counter() - start
     )

@@ -8,7 +8,6 @@ files or downloads. No fixture here is autouse: modules opt in with ``usefixture
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 from omegaconf import OmegaConf
 
 from linear_eval.config import EvalConfig, load_eval_config
+from linear_eval.linear import torch_threads
 from simclr.config import SimCLRConfig, load_config, save_config
 from simclr.data import DATASETS, ArrayImages, DatasetSpec
 from simclr.module import SimCLR
@@ -120,21 +120,11 @@ def to_plain(config: object) -> dict:
     return OmegaConf.to_container(OmegaConf.structured(config))
 
 
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: tiny tensors gain nothing from more, and a busy CI machine with
-    spinning OpenMP threads can make them a hundred times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def single_thread() -> Iterator[None]:
-    with one_thread():
+    """One intra-op thread: tiny tensors gain nothing from more, and a busy CI machine with
+    spinning OpenMP threads can make them many times slower."""
+    with torch_threads(1):
         yield
 
 

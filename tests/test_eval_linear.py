@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from linear_eval.config import LinearConfig
-from linear_eval.linear import Standardization, choose_weight_decay, linear_probe
+from linear_eval.linear import (
+    Standardization,
+    choose_weight_decay,
+    linear_probe,
+    torch_threads,
+)
 
 pytest_plugins = ["eval_fixtures"]
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -88,3 +93,12 @@ def test_unlabelled_rows_are_left_out() -> None:
     train_labels[:100] = -1
     result = linear_probe(train, train_labels, train[100:], train_labels[100:], CONFIG)
     assert result.top1 > 0.9
+
+
+def test_torch_threads_restores_the_thread_count() -> None:
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    with torch_threads(0):
+        assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == before
