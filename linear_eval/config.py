@@ -26,8 +26,8 @@ from simclr.config import (
     DataConfig,
     NormalizeConfig,
     SimCLRConfig,
+    build_config,
     check_subset,
-    merge_config,
 )
 
 INDEX_TYPES = ("auto", "flat", "ivf")
@@ -124,12 +124,8 @@ def load_eval_config(
     overrides: list[str] | None = None,
 ) -> EvalConfig:
     """Schema defaults, then the run's data sections, then ``config_file``, then ``overrides``."""
-    sources: list[Any] = [inherited_sections(pretrain)]
-    if config_file is not None:
-        sources.append(config_file)
-    if overrides:
-        sources.append(list(overrides))
-    config: EvalConfig = OmegaConf.to_object(merge_config(EvalConfig, sources))
+    sources = [inherited_sections(pretrain)]
+    config: EvalConfig = build_config(EvalConfig, sources, config_file, overrides)
     validate(config)
     return config
 

@@ -242,14 +242,24 @@ def load_config(
     config_file: str | Path | None = None, overrides: list[str] | None = None
 ) -> SimCLRConfig:
     """The pretraining config: schema defaults, then ``config_file``, then ``overrides``."""
-    sources: list[Any] = []
+    config: SimCLRConfig = build_config(SimCLRConfig, [], config_file, overrides)
+    validate(config)
+    return config
+
+
+def build_config(
+    schema: Any,
+    sources: list[Any],
+    config_file: str | Path | None = None,
+    overrides: list[str] | None = None,
+) -> Any:
+    """An instance of the dataclass ``schema``: its defaults, ``sources``, the file, overrides."""
+    sources = list(sources)
     if config_file is not None:
         sources.append(config_file)
     if overrides:
         sources.append(list(overrides))
-    config: SimCLRConfig = OmegaConf.to_object(merge_config(SimCLRConfig, sources))
-    validate(config)
-    return config
+    return OmegaConf.to_object(merge_config(schema, sources))
 
 
 def to_yaml(config: Any) -> str:
