@@ -92,14 +92,32 @@ def _resolve(path: Path) -> Path:
     return path
 
 
+def _read_torch_file(path: Path, weights_only: bool):
+    """torch.load, with a file that is not a torch save (truncated, corrupt) as a ConfigError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except Exception as error:  # noqa: BLE001 - unpickling raises many types
+        kind = type(error).__name__
+        raise ConfigError(f"--checkpoint {path}: not a readable PyTorch file ({kind})") from None
+
+
+def _load_weights(module: nn.Module, state: dict, path: Path) -> None:
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as error:
+        detail = " ".join(str(error).split())[:240]
+        message = f"--checkpoint {path}: weights do not fit the encoder: {detail}"
+        raise ConfigError(message) from None
+
+
 def load_encoder(path: str | Path) -> LoadedEncoder:
     """f from a ``.ckpt``, an exported ``encoder.pt`` (with ``encoder.yaml``) or a run dir."""
     path = _resolve(Path(path))
     if path.suffix == ".ckpt":
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = _read_torch_file(path, weights_only=False)
         try:
             config = as_config(checkpoint["hyper_parameters"]["config"])
-        except KeyError:
+        except (KeyError, TypeError):
             raise ConfigError(f"--checkpoint {path}: not a simclr pretraining checkpoint") from None
         channels = resolved_channels(config.data)
         architecture = config.encoder
@@ -108,7 +126,7 @@ def load_encoder(path: str | Path) -> LoadedEncoder:
         state = {
             k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
         }
-        encoder.load_state_dict(state)
+        _load_weights(encoder, state, path)
         run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     else:
         description_path = path.with_name("encoder.yaml")
@@ -117,7 +135,7 @@ def load_encoder(path: str | Path) -> LoadedEncoder:
         description = OmegaConf.to_container(OmegaConf.load(description_path))
         description.pop("feature_dim", None)
         encoder = Encoder(**description)
-        encoder.backbone.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        _load_weights(encoder.backbone, _read_torch_file(path, weights_only=True), path)
         run_dir = path.parent
         config_path = run_dir / "config.yaml"
         config = load_config(config_path) if config_path.is_file() else None

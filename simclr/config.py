@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -193,7 +194,7 @@ def merge_config(schema: Any, sources: list[Any]) -> DictConfig:
                 path = Path(source)
                 if not path.is_file():
                     raise ConfigError(f"config file {str(path)!r} does not exist")
-                layer = OmegaConf.load(path)
+                layer = _load_yaml(path)
             elif isinstance(source, list):
                 _check_dotlist(source)
                 layer = OmegaConf.from_dotlist(source)
@@ -206,6 +207,19 @@ def merge_config(schema: Any, sources: list[Any]) -> DictConfig:
         except OmegaConfBaseException as error:
             raise _one_line(error) from None
     return config
+
+
+def _load_yaml(path: Path) -> DictConfig:
+    """A YAML file of keys; a syntax error or a file that is not a mapping is a ConfigError."""
+    try:
+        layer = OmegaConf.load(path)
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML{line}") from None
+    if not isinstance(layer, DictConfig):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of keys to values")
+    return layer
 
 
 def _value_for_section(schema: DictConfig, layer: Any, prefix: str = "") -> str | None:

@@ -158,3 +158,14 @@ def test_cli_refuses_a_data_error_before_any_work(tmp_path: Path, capsys) -> Non
 def test_cli_refuses_to_resume_what_is_not_a_run(tmp_path: Path, capsys) -> None:
     assert main(["pretrain", "--resume", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_config_file_that_is_not_yaml_is_one_line_error(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("data: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line 2"):
+        load_config(broken)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(scalar)

@@ -83,3 +83,18 @@ def test_missing_or_foreign_files_are_refused(tmp_path: Path) -> None:
     torch.save({}, tmp_path / "encoder.pt")
     with pytest.raises(ConfigError, match="encoder.yaml"):
         load_encoder(tmp_path / "encoder.pt")
+
+
+def test_unreadable_checkpoints_are_one_line_config_errors(tmp_path):
+    from simclr.encoder import Encoder
+
+    corrupt = tmp_path / "last.ckpt"
+    corrupt.write_bytes(b"not a torch file")
+    with pytest.raises(ConfigError, match="not a readable PyTorch file"):
+        load_encoder(corrupt)
+    exported = tmp_path / "encoder.pt"
+    torch.save(Encoder("resnet18", "small", 1).backbone.state_dict(), exported)
+    (tmp_path / "encoder.yaml").write_text("name: resnet34\nstem: small\nin_channels: 1\n")
+    with pytest.raises(ConfigError, match="weights do not fit the encoder") as caught:
+        load_encoder(exported)
+    assert "\n" not in str(caught.value)
