@@ -17,17 +17,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from omegaconf import OmegaConf
 
 from simclr.config import (
-    ConfigError,
     DataConfig,
     NormalizeConfig,
     SimCLRConfig,
     build_config,
-    check_subset,
+    require,
+    validate_data,
 )
 
 INDEX_TYPES = ("auto", "flat", "ivf")
@@ -151,64 +150,50 @@ def adapt_to_encoder(
     return config
 
 
-def _require(condition: bool, key: str, value: Any, allowed: str) -> None:
-    if not condition:
-        raise ConfigError(f"{key}={value!r} is invalid: {allowed}")
-
-
 def validate(config: EvalConfig) -> None:
     """Reject invalid values with a one-line :class:`ConfigError` naming the key."""
-    from simclr.data import DATASETS
-
-    data = config.data
-    _require(data.name in DATASETS, "data.name", data.name, f"allowed: {', '.join(DATASETS)}")
-    if data.name == "folder":
-        _require(data.path is not None, "data.path", data.path, "name=folder needs an image dir")
-    _require(data.image_size >= 8, "data.image_size", data.image_size, "must be >= 8")
-    _require(data.channels in (None, 1, 3), "data.channels", data.channels, "allowed: 1, 3, null")
-    check_subset("data.subset", data.subset)
-    check_subset("data.val_subset", data.val_subset)
+    validate_data(config.data)
 
     features = config.features
-    _require(features.batch_size >= 1, "features.batch_size", features.batch_size, "must be >= 1")
+    require(features.batch_size >= 1, "features.batch_size", features.batch_size, "must be >= 1")
     workers = features.num_workers
-    _require(workers >= 0, "features.num_workers", workers, "must be >= 0")
-    _require(features.device in DEVICES, "features.device", features.device, ", ".join(DEVICES))
+    require(workers >= 0, "features.num_workers", workers, "must be >= 0")
+    require(features.device in DEVICES, "features.device", features.device, ", ".join(DEVICES))
 
     knn = config.knn
-    _require(len(knn.k) > 0 and all(k >= 1 for k in knn.k), "knn.k", knn.k, "a list of k >= 1")
-    _require(knn.temperature > 0, "knn.temperature", knn.temperature, "must be > 0")
-    _require(knn.query_chunk >= 1, "knn.query_chunk", knn.query_chunk, "must be >= 1")
+    require(len(knn.k) > 0 and all(k >= 1 for k in knn.k), "knn.k", knn.k, "a list of k >= 1")
+    require(knn.temperature > 0, "knn.temperature", knn.temperature, "must be > 0")
+    require(knn.query_chunk >= 1, "knn.query_chunk", knn.query_chunk, "must be >= 1")
 
     linear = config.linear
-    _require(linear.epochs >= 1, "linear.epochs", linear.epochs, "must be >= 1")
-    _require(linear.batch_size >= 1, "linear.batch_size", linear.batch_size, "must be >= 1")
-    _require(linear.lr > 0, "linear.lr", linear.lr, "must be > 0")
-    _require(0 <= linear.momentum < 1, "linear.momentum", linear.momentum, "must be in [0, 1)")
+    require(linear.epochs >= 1, "linear.epochs", linear.epochs, "must be >= 1")
+    require(linear.batch_size >= 1, "linear.batch_size", linear.batch_size, "must be >= 1")
+    require(linear.lr > 0, "linear.lr", linear.lr, "must be > 0")
+    require(0 <= linear.momentum < 1, "linear.momentum", linear.momentum, "must be in [0, 1)")
     decays = linear.weight_decays
     ok = len(decays) > 0 and all(d >= 0 for d in decays)
-    _require(ok, "linear.weight_decays", decays, "a non-empty list of values >= 0")
+    require(ok, "linear.weight_decays", decays, "a non-empty list of values >= 0")
     fraction = linear.held_out_fraction
-    _require(0 < fraction < 1, "linear.held_out_fraction", fraction, "must be in (0, 1)")
-    _require(linear.threads >= 0, "linear.threads", linear.threads, "must be >= 0")
+    require(0 < fraction < 1, "linear.held_out_fraction", fraction, "must be in (0, 1)")
+    require(linear.threads >= 0, "linear.threads", linear.threads, "must be >= 0")
     epochs = linear.augment_epochs
-    _require(epochs >= 1, "linear.augment_epochs", epochs, "must be >= 1")
+    require(epochs >= 1, "linear.augment_epochs", epochs, "must be >= 1")
     scale = linear.augment_crop_scale
     ok = len(scale) == 2 and 0 < scale[0] <= scale[1] <= 1
-    _require(ok, "linear.augment_crop_scale", scale, "[min, max] with 0 < min <= max <= 1")
+    require(ok, "linear.augment_crop_scale", scale, "[min, max] with 0 < min <= max <= 1")
 
     retrieval = config.retrieval
     kind = retrieval.index_type
-    _require(kind in INDEX_TYPES, "retrieval.index_type", kind, ", ".join(INDEX_TYPES))
+    require(kind in INDEX_TYPES, "retrieval.index_type", kind, ", ".join(INDEX_TYPES))
     threshold = retrieval.ivf_threshold
-    _require(threshold >= 1, "retrieval.ivf_threshold", threshold, "must be >= 1")
+    require(threshold >= 1, "retrieval.ivf_threshold", threshold, "must be >= 1")
     nlist = retrieval.nlist
-    _require(nlist is None or nlist >= 1, "retrieval.nlist", nlist, "must be null or >= 1")
-    _require(retrieval.nprobe >= 1, "retrieval.nprobe", retrieval.nprobe, "must be >= 1")
-    _require(retrieval.top_k >= 1, "retrieval.top_k", retrieval.top_k, "must be >= 1")
+    require(nlist is None or nlist >= 1, "retrieval.nlist", nlist, "must be null or >= 1")
+    require(retrieval.nprobe >= 1, "retrieval.nprobe", retrieval.nprobe, "must be >= 1")
+    require(retrieval.top_k >= 1, "retrieval.top_k", retrieval.top_k, "must be >= 1")
 
     rows = config.embed.csv_max_rows
-    _require(rows >= 0, "embed.csv_max_rows", rows, "must be >= 0")
+    require(rows >= 0, "embed.csv_max_rows", rows, "must be >= 0")
     plot = config.plot
-    _require(plot.method in PLOT_METHODS, "plot.method", plot.method, ", ".join(PLOT_METHODS))
-    _require(plot.max_points >= 3, "plot.max_points", plot.max_points, "must be >= 3")
+    require(plot.method in PLOT_METHODS, "plot.method", plot.method, ", ".join(PLOT_METHODS))
+    require(plot.max_points >= 3, "plot.max_points", plot.max_points, "must be >= 3")

@@ -285,24 +285,25 @@ def save_config(config: Any, path: str | Path) -> None:
     Path(path).write_text(to_yaml(config))
 
 
-def _require(condition: bool, key: str, value: Any, allowed: str) -> None:
+def require(condition: bool, key: str, value: Any, allowed: str) -> None:
+    """Raise a one-line ConfigError ``key=value is invalid: allowed`` unless ``condition``."""
     if not condition:
         raise ConfigError(f"{key}={value!r} is invalid: {allowed}")
 
 
 def _check_probability(key: str, value: float) -> None:
-    _require(0.0 <= value <= 1.0, key, value, "must be a probability in [0, 1]")
+    require(0.0 <= value <= 1.0, key, value, "must be a probability in [0, 1]")
 
 
 def _check_choice(key: str, value: Any, choices: Any) -> None:
-    _require(value in choices, key, value, f"allowed: {', '.join(map(str, choices))}")
+    require(value in choices, key, value, f"allowed: {', '.join(map(str, choices))}")
 
 
 def _check_range(key: str, value: list[float], low: float, high: float, low_open: bool) -> None:
     ok = len(value) == 2 and value[0] <= value[1]
     ok = ok and (value[0] > low if low_open else value[0] >= low) and value[1] <= high
     bracket = "(" if low_open else "["
-    _require(ok, key, value, f"must be [min, max] with min <= max inside {bracket}{low}, {high}]")
+    require(ok, key, value, f"must be [min, max] with min <= max inside {bracket}{low}, {high}]")
 
 
 def check_subset(key: str, value: float | None) -> None:
@@ -310,31 +311,37 @@ def check_subset(key: str, value: float | None) -> None:
         return
     fraction = 0 < value <= 1
     count = value > 1 and float(value).is_integer()
-    _require(fraction or count, key, value, "must be a fraction in (0, 1] or a whole count > 1")
+    require(fraction or count, key, value, "must be a fraction in (0, 1] or a whole count > 1")
+
+
+def validate_data(data: DataConfig) -> None:
+    """The checks of the ``data`` section that pretraining and evaluation share."""
+    from simclr.data import DATASETS
+
+    _check_choice("data.name", data.name, sorted(DATASETS))
+    if data.name == "folder":
+        require(data.path is not None, "data.path", data.path, "name=folder needs an image dir")
+    require(data.image_size >= 8, "data.image_size", data.image_size, "must be >= 8")
+    require(data.channels in (None, 1, 3), "data.channels", data.channels, "allowed: 1, 3, null")
+    check_subset("data.subset", data.subset)
+    check_subset("data.val_subset", data.val_subset)
 
 
 def validate(config: SimCLRConfig) -> None:
     """Reject invalid values with a one-line :class:`ConfigError` naming the key."""
-    from simclr.data import DATASETS
     from simclr.encoder import ENCODERS
 
     data, aug = config.data, config.augment
-    _check_choice("data.name", data.name, sorted(DATASETS))
-    if data.name == "folder":
-        _require(data.path is not None, "data.path", data.path, "name=folder needs an image dir")
-    _require(data.image_size >= 8, "data.image_size", data.image_size, "must be >= 8")
-    _require(data.channels in (None, 1, 3), "data.channels", data.channels, "allowed: 1, 3, null")
-    check_subset("data.subset", data.subset)
-    check_subset("data.val_subset", data.val_subset)
-    _require(data.batch_size >= 2, "data.batch_size", data.batch_size, "must be >= 2 (negatives)")
-    _require(data.num_workers >= 0, "data.num_workers", data.num_workers, "must be >= 0")
+    validate_data(data)
+    require(data.batch_size >= 2, "data.batch_size", data.batch_size, "must be >= 2 (negatives)")
+    require(data.num_workers >= 0, "data.num_workers", data.num_workers, "must be >= 0")
 
     _check_range("augment.crop.scale", aug.crop.scale, 0.0, 1.0, low_open=True)
     _check_range("augment.crop.ratio", aug.crop.ratio, 0.0, math.inf, low_open=True)
     _check_probability("augment.flip.p", aug.flip.p)
     _check_probability("augment.color.p", aug.color.p)
-    _require(aug.color.strength >= 0, "augment.color.strength", aug.color.strength, "must be >= 0")
-    _require(
+    require(aug.color.strength >= 0, "augment.color.strength", aug.color.strength, "must be >= 0")
+    require(
         aug.color.strength * 0.2 <= 0.5,
         "augment.color.strength",
         aug.color.strength,
@@ -343,48 +350,48 @@ def validate(config: SimCLRConfig) -> None:
     _check_probability("augment.grayscale.p", aug.grayscale.p)
     _check_probability("augment.blur.p", aug.blur.p)
     fraction = aug.blur.kernel_fraction
-    _require(0 < fraction <= 1, "augment.blur.kernel_fraction", fraction, "must be in (0, 1]")
+    require(0 < fraction <= 1, "augment.blur.kernel_fraction", fraction, "must be in (0, 1]")
     _check_range("augment.blur.sigma", aug.blur.sigma, 0.0, math.inf, low_open=True)
     _check_probability("augment.solarize.p", aug.solarize.p)
     _check_probability("augment.solarize.threshold", aug.solarize.threshold)
     for key in ("mean", "std"):
         value = getattr(aug.normalize, key)
         allowed = "must be null or a list of 1 or 3 numbers"
-        _require(value is None or len(value) in (1, 3), f"augment.normalize.{key}", value, allowed)
+        require(value is None or len(value) in (1, 3), f"augment.normalize.{key}", value, allowed)
     if aug.normalize.std is not None:
         positive = all(s > 0 for s in aug.normalize.std)
-        _require(positive, "augment.normalize.std", aug.normalize.std, "must be > 0")
+        require(positive, "augment.normalize.std", aug.normalize.std, "must be > 0")
 
     _check_choice("encoder.name", config.encoder.name, sorted(ENCODERS))
     _check_choice("encoder.stem", config.encoder.stem, STEMS)
     if not config.encoder.residual:
         is_resnet = ENCODERS[config.encoder.name].family == "resnet"
-        _require(is_resnet, "encoder.residual", False, "residual=false needs a ResNet encoder")
+        require(is_resnet, "encoder.residual", False, "residual=false needs a ResNet encoder")
 
     head = config.head
     _check_choice("head.type", head.type, HEAD_TYPES)
-    _require(head.output_dim >= 1, "head.output_dim", head.output_dim, "must be >= 1")
+    require(head.output_dim >= 1, "head.output_dim", head.output_dim, "must be >= 1")
     hidden = head.hidden_dim
-    _require(hidden is None or hidden >= 1, "head.hidden_dim", hidden, "must be null or >= 1")
-    _require(head.layers >= 2, "head.layers", head.layers, "must be >= 2 for an mlp head")
+    require(hidden is None or hidden >= 1, "head.hidden_dim", hidden, "must be null or >= 1")
+    require(head.layers >= 2, "head.layers", head.layers, "must be >= 2 for an mlp head")
 
     temperature = config.loss.temperature
-    _require(temperature > 0, "loss.temperature", temperature, "must be > 0")
+    require(temperature > 0, "loss.temperature", temperature, "must be > 0")
 
     opt = config.optimizer
     _check_choice("optimizer.name", opt.name, OPTIMIZERS)
     _check_choice("optimizer.lr_scaling", opt.lr_scaling, LR_SCALINGS)
-    _require(opt.base_lr > 0, "optimizer.base_lr", opt.base_lr, "must be > 0")
-    _require(opt.weight_decay >= 0, "optimizer.weight_decay", opt.weight_decay, "must be >= 0")
-    _require(0 <= opt.momentum < 1, "optimizer.momentum", opt.momentum, "must be in [0, 1)")
-    _require(opt.warmup_epochs >= 0, "optimizer.warmup_epochs", opt.warmup_epochs, "must be >= 0")
+    require(opt.base_lr > 0, "optimizer.base_lr", opt.base_lr, "must be > 0")
+    require(opt.weight_decay >= 0, "optimizer.weight_decay", opt.weight_decay, "must be >= 0")
+    require(0 <= opt.momentum < 1, "optimizer.momentum", opt.momentum, "must be in [0, 1)")
+    require(opt.warmup_epochs >= 0, "optimizer.warmup_epochs", opt.warmup_epochs, "must be >= 0")
     eta = opt.trust_coefficient
-    _require(eta > 0, "optimizer.trust_coefficient", eta, "must be > 0")
-    _require(config.probe.lr > 0, "probe.lr", config.probe.lr, "must be > 0")
+    require(eta > 0, "optimizer.trust_coefficient", eta, "must be > 0")
+    require(config.probe.lr > 0, "probe.lr", config.probe.lr, "must be > 0")
 
     trainer = config.trainer
-    _require(trainer.max_epochs >= 1, "trainer.max_epochs", trainer.max_epochs, "must be >= 1")
-    _require(
+    require(trainer.max_epochs >= 1, "trainer.max_epochs", trainer.max_epochs, "must be >= 1")
+    require(
         trainer.max_steps == -1 or trainer.max_steps >= 1,
         "trainer.max_steps",
         trainer.max_steps,
@@ -392,8 +399,8 @@ def validate(config: SimCLRConfig) -> None:
     )
     _check_choice("trainer.precision", trainer.precision, PRECISIONS)
     every = trainer.checkpoint_every_n_epochs
-    _require(every >= 1, "trainer.checkpoint_every_n_epochs", every, "must be >= 1")
-    _require(config.run.out_dir != "", "run.out_dir", config.run.out_dir, "must not be empty")
+    require(every >= 1, "trainer.checkpoint_every_n_epochs", every, "must be >= 1")
+    require(config.run.out_dir != "", "run.out_dir", config.run.out_dir, "must not be empty")
     if config.run.name is not None:
         name = config.run.name
-        _require(name not in ("", ".", "..") and "/" not in name, "run.name", name, "a plain name")
+        require(name not in ("", ".", "..") and "/" not in name, "run.name", name, "a plain name")
