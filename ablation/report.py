@@ -23,6 +23,12 @@ def _number(text: str | None) -> float | None:
         return None
 
 
+def _score(text: str | None) -> float:
+    """A run's value for ranking; unmeasured runs rank last."""
+    value = _number(text)
+    return -1.0 if value is None else value
+
+
 def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.2f}"
 
@@ -46,7 +52,7 @@ def write_markdown(config: AblationConfig, rows: list[dict[str, str]], path: Pat
     metric = ranking_metric(latest)
     base = latest.get(config.reference, {})
     ok = [row for row in latest.values() if row["status"] == "ok"]
-    ok.sort(key=lambda row: _number(row.get(metric)) or -1.0, reverse=True)
+    ok.sort(key=lambda row: _score(row.get(metric)), reverse=True)
     failed = [row for row in latest.values() if row["status"] != "ok"]
 
     lines = [f"# Ablation: {config.name}", ""]
@@ -90,9 +96,8 @@ def _numeric_key(config: AblationConfig) -> str | None:
 def write_plot(config: AblationConfig, rows: list[dict[str, str]], path: Path) -> Path | None:
     """A line plot of each metric against a single numeric grid key, else a bar chart."""
     latest = latest_rows(rows)
-    metrics = [
-        (k, label) for k, label in METRICS if any(_number(r.get(k)) for r in latest.values())
-    ]
+    measured = {k for row in latest.values() for k, _ in METRICS if _number(row.get(k)) is not None}
+    metrics = [(k, label) for k, label in METRICS if k in measured]
     if not metrics:
         return None
     figure, axis = plt.subplots(figsize=(7, 4))
@@ -106,8 +111,10 @@ def write_plot(config: AblationConfig, rows: list[dict[str, str]], path: Path) -
         ]
         points.sort(key=lambda point: point[0])
         for metric, label in metrics:
-            xs = [x for x, row in points if _number(row.get(metric)) is not None]
-            ys = [100 * _number(row.get(metric)) for _, row in points if _number(row.get(metric))]
+            measured = [(x, _number(row.get(metric))) for x, row in points]
+            measured = [(x, value) for x, value in measured if value is not None]
+            xs = [x for x, _ in measured]
+            ys = [100 * value for _, value in measured]
             axis.plot(xs, ys, marker="o", label=label)
         if (
             all(x > 0 for x, _ in points)
