@@ -4,8 +4,9 @@ One step: two views of a batch of N images, encoder forward and backward on the 
 projection head, NT-Xent, optimizer step. Four pipelines at the same encoder, batch size,
 resolution, precision and memory format, all measured in this one process:
 
-- ``project``      this project's step: real DataLoader over real Fashion-MNIST uint8 images
-                   (workers only index and collate), views made with Kornia on the batch's device
+- ``project``      this project's step: its DataLoader over real Fashion-MNIST uint8 images
+                   (by default a batch is one gather in the main process, no workers), views
+                   made with Kornia on the batch's device
                    by ``SimCLR.on_after_batch_transfer``, then ``SimCLR.training_step``, backward
                    and the configured optimizer (LARS).
 - ``ceiling``      the same module on two pre-made float views resident on the device: no
@@ -92,7 +93,7 @@ def project_config(args: argparse.Namespace, setting: Setting) -> SimCLRConfig:
             "data.download=false",
             f"data.image_size={setting.image_size}",
             f"data.batch_size={args.batch_size}",
-            f"data.num_workers={args.workers}",
+            f"data.num_workers={'null' if args.project_workers is None else args.project_workers}",
             f"encoder.name={args.encoder}",
             f"encoder.stem={args.stem}",
             f"trainer.precision={setting.precision}",
@@ -224,14 +225,16 @@ def lightly_transform(config: SimCLRConfig) -> Callable:
     )
 
 
-def worker_loader(images: torch.Tensor, transform: Callable, config: SimCLRConfig) -> DataLoader:
+def worker_loader(
+    images: torch.Tensor, transform: Callable, config: SimCLRConfig, workers: int
+) -> DataLoader:
     return DataLoader(
         PILImages(images, transform),
         batch_size=config.data.batch_size,
         shuffle=True,
         drop_last=True,
-        num_workers=config.data.num_workers,
-        persistent_workers=config.data.num_workers > 0,
+        num_workers=workers,
+        persistent_workers=workers > 0,
         pin_memory=torch.cuda.is_available(),
     )
 
@@ -239,9 +242,11 @@ def worker_loader(images: torch.Tensor, transform: Callable, config: SimCLRConfi
 class ConventionalPipeline(ProjectPipeline):
     """Per-image torchvision transforms in workers, fed to this project's module."""
 
-    def __init__(self, config: SimCLRConfig, device: torch.device, images: torch.Tensor) -> None:
+    def __init__(
+        self, config: SimCLRConfig, device: torch.device, images: torch.Tensor, workers: int
+    ) -> None:
         super().__init__(config, device, premade=False)
-        self.loader = worker_loader(images, conventional_transform(config), config)
+        self.loader = worker_loader(images, conventional_transform(config), config, workers)
 
     def views(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         view1, view2 = (self.module._layout(v.to(self.device, non_blocking=True)) for v in batch)
@@ -252,7 +257,9 @@ class ConventionalPipeline(ProjectPipeline):
 class LightlyPipeline(Pipeline):
     """lightly's SimCLR loop: SimCLRTransform, SimCLRProjectionHead, NTXentLoss, SGD."""
 
-    def __init__(self, config: SimCLRConfig, device: torch.device, images: torch.Tensor) -> None:
+    def __init__(
+        self, config: SimCLRConfig, device: torch.device, images: torch.Tensor, workers: int
+    ) -> None:
         from lightly.loss import NTXentLoss
         from lightly.models.modules import SimCLRProjectionHead
 
@@ -274,7 +281,8 @@ class LightlyPipeline(Pipeline):
         self.optimizer = torch.optim.SGD(
             self.model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4
         )
-        self.loader: DataLoader | None = worker_loader(images, lightly_transform(config), config)
+        transform = lightly_transform(config)
+        self.loader: DataLoader | None = worker_loader(images, transform, config, workers)
 
     def batches(self) -> Iterator[Any]:
         return iter(self.loader)
@@ -336,16 +344,16 @@ def merge_rounds(rounds: list[dict], batch: int) -> dict:
 
 
 def build(
-    variant: str, config: SimCLRConfig, device: torch.device, images: torch.Tensor
+    variant: str, config: SimCLRConfig, device: torch.device, images: torch.Tensor, workers: int
 ) -> Pipeline:
     if variant == "project":
         return ProjectPipeline(config, device, premade=False)
     if variant == "ceiling":
         return ProjectPipeline(config, device, premade=True)
     if variant == "conventional":
-        return ConventionalPipeline(config, device, images)
+        return ConventionalPipeline(config, device, images, workers)
     if variant == "lightly":
-        return LightlyPipeline(config, device, images)
+        return LightlyPipeline(config, device, images, workers)
     raise ValueError(f"unknown variant {variant!r}")
 
 
@@ -374,7 +382,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
             # alternate the order so that a drift of the machine's load favours no variant
             for variant in variants if round_index % 2 == 0 else variants[::-1]:
                 print(f"[{setting.label()}] round {round_index + 1}: {variant} ...", flush=True)
-                pipeline = build(variant, config, device, images)
+                pipeline = build(variant, config, device, images, args.workers)
                 rounds[variant].append(measure(pipeline, device, warmup, steps))
                 del pipeline
                 gc.collect()
@@ -391,6 +399,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         "stem": args.stem,
         "batch_size": batch,
         "workers": args.workers,
+        "project_workers": args.project_workers,
         "warmup_steps": warmup,
         "timed_steps": steps,
         "rounds": args.rounds,
@@ -437,9 +446,8 @@ def summarise(report: dict, variants: list[str]) -> None:
     ]
     kind = "CUDA max allocated" if report["device"].startswith("cuda") else "host PSS"
     print_table(["setting", *variants], memory_rows, f"peak memory (MiB, {kind})")
-    project = [(r["project"]["views_per_second"], r["label"]) for r in report["results"]]
-    if "project" in variants and project:
-        best = max(project)
+    if "project" in variants and report["results"]:
+        best = max((r["project"]["views_per_second"], r["label"]) for r in report["results"])
         report["fastest_project_setting"] = best[1]
         print(f"\nfastest setting of this project's step: {best[1]} ({best[0]:,.0f} views/s)")
 
@@ -460,7 +468,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--channels-last", nargs="+", default=["off"], choices=["off", "on"])
     parser.add_argument("--compile", nargs="+", default=["off"], choices=["off", "on"])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers, every variant")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="DataLoader workers of conventional and lightly"
+    )
+    parser.add_argument(
+        "--project-workers",
+        type=int,
+        default=None,
+        help="DataLoader workers of project and ceiling (default: the project's own, auto)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="repeat, alternating the order")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps (cpu 1, cuda 5)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (cpu 3, cuda 30)")

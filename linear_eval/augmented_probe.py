@@ -25,7 +25,7 @@ from linear_eval.features import Features, Preprocessing, select_device
 from linear_eval.linear import Standardization
 from linear_eval.metrics import topk_accuracy
 from simclr.augment import to_unit_float
-from simclr.data import collate_skipping_unreadable, load_split
+from simclr.data import collate_skipping_unreadable, load_split, loader_workers
 
 
 def crop_and_flip(image_size: int, scale: list[float]) -> nn.Sequential:
@@ -59,7 +59,7 @@ def augmented_linear_probe(
         dataset,
         batch_size=config.linear.batch_size,
         shuffle=True,
-        num_workers=config.features.num_workers,
+        num_workers=loader_workers(config.features.num_workers, dataset),
         collate_fn=collate_skipping_unreadable,
         generator=torch.Generator().manual_seed(config.seed),
     )

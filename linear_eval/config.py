@@ -37,7 +37,7 @@ DEVICES = ("auto", "cpu", "cuda")
 @dataclass
 class FeaturesConfig:
     batch_size: int = 256  # images per forward pass of the frozen encoder
-    num_workers: int = 2
+    num_workers: int | None = None  # null: 0 for in-memory datasets, else 1 per core (<= 8)
     cache_dir: str | None = None  # null: <run dir>/features
     device: str = "auto"  # auto: cuda when available, else cpu
     progress_bar: bool = True
@@ -157,7 +157,8 @@ def validate(config: EvalConfig) -> None:
     features = config.features
     require(features.batch_size >= 1, "features.batch_size", features.batch_size, "must be >= 1")
     workers = features.num_workers
-    require(workers >= 0, "features.num_workers", workers, "must be >= 0")
+    allowed = "must be null or >= 0"
+    require(workers is None or workers >= 0, "features.num_workers", workers, allowed)
     require(features.device in DEVICES, "features.device", features.device, ", ".join(DEVICES))
 
     knn = config.knn

@@ -32,7 +32,14 @@ from tqdm.auto import tqdm
 from linear_eval.config import EvalConfig
 from linear_eval.encoders import FeatureExtractor, frozen
 from simclr.augment import Normalize
-from simclr.data import PreparedImages, load_split, normalization, resolved_channels
+from simclr.data import (
+    ArrayImages,
+    PreparedImages,
+    load_split,
+    loader_workers,
+    normalization,
+    resolved_channels,
+)
 
 CACHE_VERSION = 1
 
@@ -83,9 +90,9 @@ class Features:
         return len(self.representation)
 
 
-def files_of(dataset: PreparedImages) -> list[Path] | None:
+def files_of(dataset: ArrayImages | PreparedImages) -> list[Path] | None:
     """The image files of a folder split (after its subset), or None for array datasets."""
-    source = dataset.source
+    source = getattr(dataset, "source", dataset)
     if hasattr(source, "files"):
         return list(source.files)
     if hasattr(source, "dataset") and hasattr(source.dataset, "files"):
@@ -93,8 +100,8 @@ def files_of(dataset: PreparedImages) -> list[Path] | None:
     return None
 
 
-def classes_of(dataset: PreparedImages) -> list[str]:
-    return list(getattr(dataset.source, "classes", []) or [])
+def classes_of(dataset: ArrayImages | PreparedImages) -> list[str]:
+    return list(dataset.classes or [])
 
 
 def cache_key(
@@ -139,8 +146,16 @@ class _Indexed(Dataset):
         sample = self.dataset[index]
         return None if sample is None else (*sample, index)
 
+    def __getitems__(self, indices: list[int]) -> tuple | list:
+        """In-memory images: the batch (images, labels, indices) in one gather."""
+        if isinstance(self.dataset, ArrayImages):
+            return (*self.dataset.__getitems__(indices), torch.as_tensor(indices))
+        return [self[index] for index in indices]
 
-def _collate(samples: list):
+
+def _collate(samples: tuple | list):
+    if isinstance(samples, tuple):  # gathered at once, already a batch
+        return samples
     kept = [s for s in samples if s is not None]
     return default_collate(kept) if kept else None
 
@@ -211,7 +226,7 @@ def extract_features(
 
 def _write(
     extractor: FeatureExtractor,
-    dataset: PreparedImages,
+    dataset: ArrayImages | PreparedImages,
     preprocessing: Preprocessing,
     config: EvalConfig,
     directory: Path,
@@ -224,7 +239,7 @@ def _write(
         _Indexed(dataset),
         batch_size=config.features.batch_size,
         shuffle=False,
-        num_workers=config.features.num_workers,
+        num_workers=loader_workers(config.features.num_workers, dataset),
         collate_fn=_collate,
     )
     total = len(dataset)

@@ -38,14 +38,14 @@ class DataConfig:
     subset: float | None = None  # fraction in (0, 1] or a count > 1 of training images
     val_subset: float | None = None  # the same for the labelled split used for validation
     batch_size: int = 256  # per device; the global batch N is this times the number of devices
-    num_workers: int = 2
+    num_workers: int | None = None  # null: 0 for in-memory datasets, else 1 per core (<= 8)
     download: bool = True  # allow torchvision to download when the files are not found
 
 
 @dataclass
 class CropConfig:
     enabled: bool = True
-    scale: list[float] = field(default_factory=lambda: [0.08, 1.0])
+    scale: list[float] = field(default_factory=lambda: [0.5, 1.0])  # paper: [0.08, 1.0]
     ratio: list[float] = field(default_factory=lambda: [3 / 4, 4 / 3])
 
 
@@ -119,7 +119,7 @@ class HeadConfig:
 
 @dataclass
 class LossConfig:
-    temperature: float = 0.2
+    temperature: float = 0.1
 
 
 @dataclass
@@ -150,7 +150,7 @@ class TrainerConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "32-true"
-    channels_last: bool = False
+    channels_last: bool = True  # NHWC activations: 1.3x faster on CPU, faster on GPUs
     compile: bool = False  # torch.compile the encoder
     sync_batchnorm: bool = True  # global BatchNorm across devices, as in the paper
     log_every_n_steps: int = 10
@@ -334,7 +334,8 @@ def validate(config: SimCLRConfig) -> None:
     data, aug = config.data, config.augment
     validate_data(data)
     require(data.batch_size >= 2, "data.batch_size", data.batch_size, "must be >= 2 (negatives)")
-    require(data.num_workers >= 0, "data.num_workers", data.num_workers, "must be >= 0")
+    workers = data.num_workers
+    require(workers is None or workers >= 0, "data.num_workers", workers, "must be null or >= 0")
 
     _check_range("augment.crop.scale", aug.crop.scale, 0.0, 1.0, low_open=True)
     _check_range("augment.crop.ratio", aug.crop.ratio, 0.0, math.inf, low_open=True)

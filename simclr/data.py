@@ -5,8 +5,11 @@ uint8 tensors (C, H, W) with integer labels (-1 where there is none), the datase
 count, its normalisation statistics and the names of its splits. Adding a dataset is adding an
 entry; nothing else changes.
 
-DataLoader workers only decode, convert channels, resize to ``image_size`` and hand over uint8
-tensors; all augmentation happens on the accelerator (:mod:`simclr.augment`).
+Datasets held in memory (Fashion-MNIST, CIFAR, STL-10) are converted to the configured channels
+and ``image_size`` once, when loaded, and a batch is one gather from that uint8 tensor
+(``ArrayImages.__getitems__``), so they need no DataLoader workers. Image folders are decoded,
+converted and resized per image in workers. Either way the loader hands over uint8 tensors; all
+augmentation happens on the accelerator (:mod:`simclr.augment`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import lightning as L
 import numpy as np
@@ -31,12 +35,20 @@ from torchvision.datasets.utils import extract_archive
 from simclr.config import DataConfig
 
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+PREPARE_CHUNK = 4096  # images resized at once when an in-memory split is prepared
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class DataError(ValueError):
     """A dataset cannot be read as configured; the message is one line naming what is wrong."""
+
+
+class ImageBatch(NamedTuple):
+    """A batch gathered in one indexing operation from images held in memory."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
 
 
 class ArrayImages(Dataset):
@@ -54,6 +66,23 @@ class ArrayImages(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.images[index], int(self.labels[index])
+
+    def __getitems__(self, indices: Sequence[int]) -> ImageBatch:
+        """A DataLoader batch as one gather (torch's batched fetch), not N lookups and a stack."""
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return ImageBatch(self.images[index], self.labels[index])
+
+    def subset(self, indices: Sequence[int]) -> ArrayImages:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return ArrayImages(self.images[index], self.labels[index], self.classes)
+
+    def prepared(self, image_size: int, channels: int) -> ArrayImages:
+        """These images in ``channels`` channels at ``image_size``, converted once, in chunks."""
+        images = self.images
+        if images.shape[1] != channels or tuple(images.shape[-2:]) != (image_size, image_size):
+            chunks = images.split(PREPARE_CHUNK)
+            images = torch.cat([prepare_image(chunk, image_size, channels) for chunk in chunks])
+        return ArrayImages(images, self.labels, self.classes)
 
 
 class ImageFolder(Dataset):
@@ -99,8 +128,11 @@ class ImageFolder(Dataset):
         return tensor, int(self.labels[index])
 
 
-def collate_skipping_unreadable(samples: list) -> tuple[torch.Tensor, torch.Tensor]:
-    """Default collation after dropping the ``None`` of images that could not be read."""
+def collate_skipping_unreadable(samples: list | ImageBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Default collation after dropping the ``None`` of images that could not be read; a batch
+    gathered at once from memory is already collated."""
+    if isinstance(samples, ImageBatch):
+        return samples.images, samples.labels
     kept = [s for s in samples if s is not None]
     if not kept:
         return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.long)
@@ -120,6 +152,14 @@ class PreparedImages(Dataset):
     def __len__(self) -> int:
         return len(self.source)
 
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.source.labels
+
+    @property
+    def classes(self) -> list[str]:
+        return list(getattr(self.source, "classes", []) or [])
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | None:
         sample = self.source[index]
         if sample is None:
@@ -129,9 +169,13 @@ class PreparedImages(Dataset):
 
 
 def prepare_image(image: torch.Tensor, image_size: int, channels: int) -> torch.Tensor:
-    """uint8 (C, H, W) -> uint8 (channels, image_size, image_size)."""
-    if image.shape[0] != channels:
-        image = image.expand(3, -1, -1) if channels == 3 else TF.rgb_to_grayscale(image[:3])
+    """uint8 (..., C, H, W) -> uint8 (..., channels, image_size, image_size): one image or a
+    batch."""
+    if image.shape[-3] != channels:
+        if channels == 3:
+            image = image.expand(*image.shape[:-3], 3, -1, -1)
+        else:
+            image = TF.rgb_to_grayscale(image[..., :3, :, :])
     if tuple(image.shape[-2:]) != (image_size, image_size):
         image = TF.resize(image, image_size, antialias=True)
         image = TF.center_crop(image, [image_size, image_size])
@@ -313,8 +357,9 @@ def subset_indices(size: int, subset: float | None, seed: int) -> list[int] | No
 
 def load_split(
     config: DataConfig, split: str, subset: float | None = None, seed: int = 0
-) -> PreparedImages:
-    """The images of ``split`` as uint8 (C, image_size, image_size) with labels."""
+) -> ArrayImages | PreparedImages:
+    """The images of ``split`` as uint8 (C, image_size, image_size) with labels: in-memory
+    datasets converted once (:class:`ArrayImages`), folders converted per image."""
     spec = dataset_spec(config.name)
     if split not in spec.splits:
         raise DataError(
@@ -322,9 +367,13 @@ def load_split(
         )
     source = spec.read(config, split)
     indices = subset_indices(len(source), subset, seed)
+    channels = resolved_channels(config)
+    if isinstance(source, ArrayImages):
+        source = source if indices is None else source.subset(indices)
+        return source.prepared(config.image_size, channels)
     if indices is not None:
         source = _SubsetWithLabels(source, indices)
-    return PreparedImages(source, config.image_size, resolved_channels(config))
+    return PreparedImages(source, config.image_size, channels)
 
 
 class _SubsetWithLabels(Subset):
@@ -334,13 +383,25 @@ class _SubsetWithLabels(Subset):
         self.classes = getattr(dataset, "classes", [])
 
 
-def labels_of(dataset: PreparedImages) -> torch.Tensor:
-    return dataset.source.labels
+def labels_of(dataset: ArrayImages | PreparedImages) -> torch.Tensor:
+    return dataset.labels
 
 
-def num_classes_of(dataset: PreparedImages) -> int:
+def num_classes_of(dataset: ArrayImages | PreparedImages) -> int:
     labels = labels_of(dataset)
     return int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
+
+
+def loader_workers(requested: int | None, dataset: Dataset) -> int:
+    """DataLoader worker processes: ``requested``, or for None (auto) none for images held in
+    memory, whose batch is one gather in the main process (workers would only compete with the
+    training step for the CPU), and one per available core, up to 8, for images decoded from
+    files."""
+    if requested is not None:
+        return requested
+    if isinstance(dataset, ArrayImages):
+        return 0
+    return min(8, len(os.sched_getaffinity(0)))
 
 
 class SimCLRDataModule(L.LightningDataModule):
@@ -350,8 +411,8 @@ class SimCLRDataModule(L.LightningDataModule):
         super().__init__()
         self.config, self.seed = config, seed
         self.spec = dataset_spec(config.name)
-        self.train_set: PreparedImages | None = None
-        self.val_set: PreparedImages | None = None
+        self.train_set: ArrayImages | PreparedImages | None = None
+        self.val_set: ArrayImages | PreparedImages | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -375,7 +436,7 @@ class SimCLRDataModule(L.LightningDataModule):
         return num_classes_of(self.train_set)
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
-        workers = self.config.num_workers
+        workers = loader_workers(self.config.num_workers, dataset)
         return DataLoader(
             dataset,
             batch_size=self.config.batch_size,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 import warnings
 from pathlib import Path
@@ -17,11 +18,14 @@ from simclr.config import DataConfig
 from simclr.data import (
     DATASETS,
     FASHION_MNIST_SYSTEM_DIR,
+    ArrayImages,
     DataError,
+    PreparedImages,
     SimCLRDataModule,
     collate_skipping_unreadable,
     labels_of,
     load_split,
+    loader_workers,
     normalization,
     num_classes_of,
     prepare_image,
@@ -79,7 +83,7 @@ def test_cifar10_reads_the_pickle_batches(cifar10_root) -> None:
     assert torch.equal(images_of(train), torch.from_numpy(images[:10]))
     assert torch.equal(images_of(test), torch.from_numpy(images[10:]))
     assert labels_of(train).tolist() == labels[:10].tolist()
-    assert train.source.classes == [f"class{i}" for i in range(10)]
+    assert train.classes == [f"class{i}" for i in range(10)]
     assert num_classes_of(train) == 10
 
 
@@ -105,7 +109,7 @@ def test_cifar100_reads_fine_labels(tmp_path: Path) -> None:
     train, test = load_split(config, "train"), load_split(config, "test")
     assert labels_of(train).tolist() == [99, 0, 42] and labels_of(test).tolist() == [5, 6]
     assert torch.equal(images_of(train), torch.from_numpy(images[:3]))
-    assert train.source.classes[42] == "fine42"
+    assert train.classes[42] == "fine42"
     assert num_classes_of(train) == 100
 
 
@@ -270,7 +274,7 @@ def test_fashion_mnist_from_the_system_dir(fashion_mnist_root: Path) -> None:
     )
     assert 0 <= label < 10
     assert sorted(set(labels_of(train).tolist())) == list(range(10))
-    assert num_classes_of(train) == 10 and len(train.source.classes) == 10
+    assert num_classes_of(train) == 10 and len(train.classes) == 10
     assert torch.bincount(labels_of(test)).tolist() == [1000] * 10
 
 
@@ -321,6 +325,41 @@ def test_subset_picks_those_images_and_labels(cifar10_root) -> None:
     indices = subset_indices(10, 4, seed=9)
     assert torch.equal(images_of(dataset), torch.from_numpy(images[indices]))
     assert labels_of(dataset).tolist() == labels[indices].tolist()
+
+
+def test_in_memory_split_is_prepared_at_once_as_image_by_image(cifar10_root) -> None:
+    root, images, _ = cifar10_root
+    for size, channels in [(20, 1), (40, 3), (32, 1)]:
+        config = data_config(root, "cifar10", image_size=size, channels=channels)
+        dataset = load_split(config, "train")
+        expected = [prepare_image(torch.from_numpy(image), size, channels) for image in images]
+        assert isinstance(dataset, ArrayImages)
+        assert torch.equal(dataset.images, torch.stack(expected[:10]))
+
+
+def test_in_memory_batches_are_one_gather_equal_to_image_by_image(cifar10_root) -> None:
+    root, images, labels = cifar10_root
+    dataset = load_split(data_config(root, "cifar10", image_size=32), "train")
+    batch = dataset.__getitems__([7, 2, 2, 9])
+    assert torch.equal(batch.images, torch.stack([dataset[i][0] for i in [7, 2, 2, 9]]))
+    assert batch.labels.tolist() == [dataset[i][1] for i in [7, 2, 2, 9]]
+    loader = DataLoader(dataset, batch_size=4, collate_fn=collate_skipping_unreadable)
+    batches = list(loader)
+    assert [len(images) for images, _ in batches] == [4, 4, 2]
+    assert torch.equal(torch.cat([b[0] for b in batches]), torch.from_numpy(images[:10]))
+    assert torch.cat([b[1] for b in batches]).tolist() == labels[:10].tolist()
+
+
+def test_auto_workers_none_in_memory_and_one_per_core_for_files(cifar10_root, tmp_path) -> None:
+    root, _, _ = cifar10_root
+    in_memory = load_split(data_config(root, "cifar10"), "test")
+    write_mixed_images(tmp_path / "images")
+    files = load_split(data_config(tmp_path, "folder", path=str(tmp_path / "images")), "all")
+    assert isinstance(files, PreparedImages)
+    cores = len(os.sched_getaffinity(0))
+    assert loader_workers(None, in_memory) == 0
+    assert loader_workers(None, files) == min(8, cores) >= 1
+    assert loader_workers(3, in_memory) == loader_workers(3, files) == 3
 
 
 # ----------------------------------------------------------------------------- helpers
