@@ -465,7 +465,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=["32-true", "bf16-mixed"],
         choices=["32-true", "bf16-mixed"],
     )
-    parser.add_argument("--channels-last", nargs="+", default=["off"], choices=["off", "on"])
+    parser.add_argument("--channels-last", nargs="+", default=["on"], choices=["off", "on"])
     parser.add_argument("--compile", nargs="+", default=["off"], choices=["off", "on"])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument(
