@@ -25,6 +25,7 @@ from simclr.config import (
     NormalizeConfig,
     SimCLRConfig,
     build_config,
+    check_workers,
     require,
     validate_data,
 )
@@ -156,9 +157,7 @@ def validate(config: EvalConfig) -> None:
 
     features = config.features
     require(features.batch_size >= 1, "features.batch_size", features.batch_size, "must be >= 1")
-    workers = features.num_workers
-    allowed = "must be null or >= 0"
-    require(workers is None or workers >= 0, "features.num_workers", workers, allowed)
+    check_workers("features.num_workers", features.num_workers)
     require(features.device in DEVICES, "features.device", features.device, ", ".join(DEVICES))
 
     knn = config.knn

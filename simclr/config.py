@@ -314,6 +314,11 @@ def check_subset(key: str, value: float | None) -> None:
     require(fraction or count, key, value, "must be a fraction in (0, 1] or a whole count > 1")
 
 
+def check_workers(key: str, value: int | None) -> None:
+    """DataLoader workers: null (auto) or a count >= 0."""
+    require(value is None or value >= 0, key, value, "must be null or >= 0")
+
+
 def validate_data(data: DataConfig) -> None:
     """The checks of the ``data`` section that pretraining and evaluation share."""
     from simclr.data import DATASETS
@@ -334,8 +339,7 @@ def validate(config: SimCLRConfig) -> None:
     data, aug = config.data, config.augment
     validate_data(data)
     require(data.batch_size >= 2, "data.batch_size", data.batch_size, "must be >= 2 (negatives)")
-    workers = data.num_workers
-    require(workers is None or workers >= 0, "data.num_workers", workers, "must be null or >= 0")
+    check_workers("data.num_workers", data.num_workers)
 
     _check_range("augment.crop.scale", aug.crop.scale, 0.0, 1.0, low_open=True)
     _check_range("augment.crop.ratio", aug.crop.ratio, 0.0, math.inf, low_open=True)

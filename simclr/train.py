@@ -22,7 +22,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import OmegaConf
 
 from simclr.config import ConfigError, SimCLRConfig, load_config, save_config
-from simclr.data import ArrayImages, SimCLRDataModule
+from simclr.data import SimCLRDataModule, loader_workers
 from simclr.module import SimCLR
 
 LAST_CHECKPOINT_EVERY_N_STEPS = 50
@@ -161,8 +161,8 @@ def pretrain(
         save_config(config, run_dir / "config.yaml")
     # the views are made in the module on purpose; the data module only hands over uint8
     warnings.filterwarnings("ignore", message=".*on_after_batch_transfer.*LightningDataModule")
-    if config.data.num_workers is None and isinstance(datamodule.train_set, ArrayImages):
-        # a batch of in-memory images is one gather: worker processes would not speed it up
+    if config.data.num_workers is None and loader_workers(None, datamodule.train_set) == 0:
+        # auto chose none (in-memory images, a batch is one gather): workers would not help
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
