@@ -23,9 +23,12 @@ def _ablate(args: argparse.Namespace) -> int:
     from ablation.config import load_ablation
     from ablation.report import write_markdown, write_plot
     from ablation.runner import run_sweep
+    from simclr.launch import is_global_rank_zero
 
     config = load_ablation(args.config, args.overrides)
     result = run_sweep(config)
+    if not is_global_rank_zero():
+        return 0  # another process of a multi-device sweep: rank 0 writes the report
     markdown = write_markdown(config, result.rows, result.out_dir / "results.md")
     plot = write_plot(config, result.rows, result.out_dir / "results.png")
     print(markdown)

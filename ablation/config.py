@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from simclr.config import ConfigError, SimCLRConfig, load_config, merge_config
+from simclr.launch import check_devices
 
 
 @dataclass
@@ -110,5 +111,13 @@ def run_config(config: AblationConfig, run: PlannedRun, runs_dir: Path) -> SimCL
 
 
 def check_all_runs(config: AblationConfig, runs_dir: Path) -> list[SimCLRConfig]:
-    """Every run's config, so that a bad key anywhere fails before the first run starts."""
-    return [run_config(config, run, runs_dir) for run in plan_runs(config)]
+    """Every run's config, so that a bad key or device setting anywhere fails before the first
+    run starts."""
+    configs = []
+    for run in plan_runs(config):
+        configs.append(run_config(config, run, runs_dir))
+        try:
+            check_devices(configs[-1].trainer)
+        except ConfigError as error:
+            raise ConfigError(f"run {run.name!r}: {error}") from None
+    return configs

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ablation.config import AblationConfig, PlannedRun, check_all_runs, plan_runs, run_config
 from simclr.config import SimCLRConfig
+from simclr.launch import is_global_rank_zero
 
 COLUMNS = [
     "run",
@@ -100,15 +101,21 @@ def default_evaluate(
     return metrics
 
 
-def _pretrain_or_resume(config: SimCLRConfig, run_dir: Path, pretrain_fn: Pretrainer):
+def _pretrain_or_resume(
+    config: SimCLRConfig, run_dir: Path, pretrain_fn: Pretrainer, writer: bool = True
+):
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     if (run_dir / "summary.json").is_file() and (run_dir / "encoder.pt").is_file():
         return None  # pretraining finished earlier; only the evaluation is missing
     if checkpoint.is_file():
         return pretrain_fn(config, resume_dir=run_dir, quiet=True)
-    if run_dir.exists():  # started but never checkpointed: keep it aside, start afresh
+    if writer and run_dir.exists():  # started but never checkpointed: keep it aside, afresh
         run_dir.rename(run_dir.with_name(f"{run_dir.name}.abandoned-{time.time_ns()}"))
     return pretrain_fn(config, quiet=True)
+
+
+def _silent(line: str) -> None:
+    """The log of a process other than global rank 0."""
 
 
 def _progress(index: int, total: int, run: PlannedRun, durations: list[float]) -> str:
@@ -128,9 +135,16 @@ def run_sweep(
     pretrain_fn: Pretrainer | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> SweepResult:
-    """Run the ablation; returns what ran, what was skipped and what failed."""
+    """Run the ablation; returns what ran, what was skipped and what failed.
+
+    Under several processes (``trainer.devices`` > 1 in the base overrides) every process runs
+    this loop and trains each run together with the others; global rank 0 alone evaluates, logs
+    and records the results.
+    """
     if pretrain_fn is None:
         from simclr.train import pretrain as pretrain_fn
+    writer = is_global_rank_zero()
+    log = log if writer else _silent  # rank 0 reports for every process
     out_dir = Path(config.out_dir) / config.name
     runs_dir = out_dir / "runs"
     check_all_runs(config, runs_dir)  # every override is valid before anything runs
@@ -153,7 +167,9 @@ def run_sweep(
         try:
             run_cfg = run_config(config, run, runs_dir)
             run_dir = runs_dir / run.name
-            summary = _pretrain_or_resume(run_cfg, run_dir, pretrain_fn)
+            summary = _pretrain_or_resume(run_cfg, run_dir, pretrain_fn, writer)
+            if not writer:
+                continue
             metrics = evaluate(run_dir, run_cfg, config)
             row.update(metrics)
             row["status"] = "ok"
@@ -165,6 +181,8 @@ def run_sweep(
             row["status"] = "failed"
             row["error"] = f"{type(error).__name__}: {error}".replace("\n", " ")[:500]
             failed.append(run.name)
+            if not writer:
+                continue
             log(f"[ablate] run {run.name} failed: {row['error']}")
             log("".join(traceback.format_exception(error)).rstrip())
         seconds = time.perf_counter() - start

@@ -152,9 +152,12 @@ class TrainerConfig:
     precision: str = "32-true"
     channels_last: bool = True  # NHWC activations: 1.3x faster on CPU, faster on GPUs
     compile: bool = False  # torch.compile the encoder
-    sync_batchnorm: bool = True  # global BatchNorm across devices, as in the paper
+    # global BatchNorm across devices as in the paper; auto: on for several GPU processes, off on
+    # CPU, where torch's SyncBatchNorm cannot run
+    sync_batchnorm: Any = "auto"
     log_every_n_steps: int = 10
     checkpoint_every_n_epochs: int = 1
+    last_checkpoint_every_n_steps: int = 50  # checkpoints/last.ckpt, and at the final step
     val_every_n_epochs: int = 1
     limit_val_batches: float = 1.0
     progress_bar: bool = True
@@ -405,6 +408,8 @@ def validate(config: SimCLRConfig) -> None:
     _check_choice("trainer.precision", trainer.precision, PRECISIONS)
     every = trainer.checkpoint_every_n_epochs
     require(every >= 1, "trainer.checkpoint_every_n_epochs", every, "must be >= 1")
+    every = trainer.last_checkpoint_every_n_steps
+    require(every >= 1, "trainer.last_checkpoint_every_n_steps", every, "must be >= 1")
     require(config.run.out_dir != "", "run.out_dir", config.run.out_dir, "must not be empty")
     if config.run.name is not None:
         name = config.run.name

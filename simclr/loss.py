@@ -8,11 +8,11 @@ other view of the same image) is j:
 with sim the cosine similarity; the 2(N-1) other projections are the negatives. The loss is
 averaged over all 2N anchors, that is over both (i, j) and (j, i) (algorithm 1).
 
-Distributed training: projections are all-gathered across ranks with
-``torch.distributed.nn.functional.all_gather``, whose backward sends each rank the gradient for
-its own rows, so negatives come from the global batch. Each rank averages l over its own anchors;
-the mean of the per-rank losses is the global loss, and DDP's gradient averaging makes the
-parameter gradient exactly that of the global loss.
+Distributed training: projections are all-gathered across ranks with torch's functional
+collective ``all_gather_single_autograd``, whose backward sums every rank's gradient for each
+rank's own rows (a reduce-scatter), so negatives come from the global batch. Each rank averages
+l over its own anchors; the mean of the per-rank losses is the global loss, and DDP's gradient
+averaging makes the parameter gradient exactly that of the global loss.
 """
 
 from __future__ import annotations
@@ -24,12 +24,18 @@ from torch import nn
 
 
 def _gather(tensor: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-    """All rows of ``tensor`` from every rank, in rank order; the gradient flows back."""
+    """All rows of ``tensor`` from every rank, in rank order; the gradient flows back.
+
+    Written here because Lightning's ``all_gather(sync_grads=True)`` goes through
+    ``torch.distributed.nn.functional.all_gather``, deprecated in torch 2.14 (a FutureWarning on
+    every run); the functional collective is its non-deprecated equal.
+    """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return tensor, 0, 1
-    from torch.distributed.nn.functional import all_gather
+    from torch.distributed._functional_collectives import all_gather_single_autograd
 
-    return torch.cat(all_gather(tensor), dim=0), dist.get_rank(), dist.get_world_size()
+    gathered = all_gather_single_autograd(tensor.contiguous(), 0, dist.group.WORLD)
+    return gathered, dist.get_rank(), dist.get_world_size()
 
 
 def nt_xent_loss(

@@ -8,24 +8,29 @@ with ``encoder.yaml`` describing the architecture) and ``summary.json``.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import (
+    Callback,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    TQDMProgressBar,
+)
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import OmegaConf
 
 from simclr.config import ConfigError, SimCLRConfig, load_config, save_config
 from simclr.data import SimCLRDataModule, loader_workers
+from simclr.launch import check_devices, run_directory, sync_batchnorm
 from simclr.module import SimCLR
-
-LAST_CHECKPOINT_EVERY_N_STEPS = 50
 
 
 @dataclass
@@ -55,18 +60,6 @@ class PretrainSummary:
         ]
 
 
-def new_run_dir(config: SimCLRConfig) -> Path:
-    """``run.out_dir/run.name``; refuses a directory that already holds a run."""
-    name = config.run.name or datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(config.run.out_dir) / name
-    if (run_dir / "config.yaml").exists() or (run_dir / "checkpoints").exists():
-        raise ConfigError(
-            f"run.name={name!r}: {run_dir} already holds a run; resume it with "
-            f"'simclr pretrain --resume {run_dir}' or choose another run.name"
-        )
-    return run_dir
-
-
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> SimCLRConfig:
     """The saved config of ``run_dir`` with ``overrides`` on top (e.g. more epochs)."""
     run_dir = Path(run_dir)
@@ -77,10 +70,79 @@ def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> Si
     return load_config(run_dir / "config.yaml", overrides)
 
 
-def build_trainer(config: SimCLRConfig, run_dir: Path) -> L.Trainer:
+class LastCheckpoint(ModelCheckpoint):
+    """``checkpoints/last.ckpt`` every ``every_n_train_steps`` and at the final step.
+
+    Lightning 2.6 skips ``last.ckpt`` at the end of training once any was saved, so a run that
+    ends between two saves would resume from an older step.
+    """
+
+    def __init__(self, dirpath: Path, every_n_train_steps: int) -> None:
+        super().__init__(
+            dirpath=dirpath, save_top_k=0, save_last=True, every_n_train_steps=every_n_train_steps
+        )
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+class RunOutputs(Callback):
+    """What a run shows and leaves behind, made inside the processes that trained (so it is the
+    same under every launcher): the scale of the run at its start; ``encoder.pt``,
+    ``encoder.yaml`` and ``summary.json`` from global rank 0 at its end."""
+
+    def __init__(self, run_dir: Path, quiet: bool = False) -> None:
+        self.run_dir, self.quiet = run_dir, quiet
+        self.summary: PretrainSummary | None = None
+        self._start = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: SimCLR) -> None:
+        self._start = time.perf_counter()
+        if trainer.is_global_zero and not self.quiet:
+            print(scale_line(trainer, pl_module), flush=True)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: SimCLR) -> None:
+        self.summary = PretrainSummary(
+            run_dir=str(self.run_dir),
+            global_step=trainer.global_step,
+            images_seen=trainer.global_step * pl_module.global_batch_size(),
+            seconds=time.perf_counter() - self._start,
+            final_loss=_metric(trainer, "train/loss"),
+            contrastive_accuracy=_metric(trainer, "train/contrastive_acc"),
+            probe_accuracy=_metric(trainer, "val/probe_acc"),
+            encoder_path=str(self.run_dir / "encoder.pt"),
+        )
+        if trainer.is_global_zero:
+            export_encoder(pl_module, self.run_dir)
+            text = json.dumps(asdict(self.summary), indent=2) + "\n"
+            atomic_write(self.run_dir / "summary.json", text.encode())
+
+
+def scale_line(trainer: L.Trainer, module: SimCLR) -> str:
+    """World size, per-device and global batch, negatives and the scaled learning rate."""
+    world, per_device = trainer.world_size, module.config.data.batch_size
+    total = module.global_batch_size()
+    optimizer = module.config.optimizer
+    return (
+        f"[simclr] {world} process(es) ({trainer.num_nodes} node(s) x {trainer.num_devices} "
+        f"device(s)), per-device batch {per_device}, global batch N = {total} "
+        f"({2 * total - 2} negatives per view), learning rate {module.learning_rate():.4g} "
+        f"({optimizer.name}, base_lr {optimizer.base_lr:g}, {optimizer.lr_scaling} scaling)"
+    )
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path``, then rename it into place."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def build_trainer(config: SimCLRConfig, run_dir: Path, outputs: RunOutputs) -> L.Trainer:
     trainer_config = config.trainer
     checkpoints = run_dir / "checkpoints"
-    callbacks = [
+    callbacks: list[Callback] = [
         ModelCheckpoint(
             dirpath=checkpoints,
             filename="epoch{epoch:03d}",
@@ -90,28 +152,22 @@ def build_trainer(config: SimCLRConfig, run_dir: Path) -> L.Trainer:
             save_on_train_epoch_end=True,
         ),
         # the rolling last.ckpt makes an interrupted run resumable close to where it stopped
-        ModelCheckpoint(
-            dirpath=checkpoints,
-            save_top_k=0,
-            save_last=True,
-            every_n_train_steps=LAST_CHECKPOINT_EVERY_N_STEPS,
-        ),
+        LastCheckpoint(checkpoints, trainer_config.last_checkpoint_every_n_steps),
         LearningRateMonitor(logging_interval="step"),
+        outputs,
     ]
     if trainer_config.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
-    devices = trainer_config.devices
-    several = devices not in (1, "1", [0]) or trainer_config.num_nodes > 1
     return L.Trainer(
         default_root_dir=run_dir,
         max_epochs=trainer_config.max_epochs,
         max_steps=trainer_config.max_steps,
         accelerator=trainer_config.accelerator,
-        devices=devices,
+        devices=trainer_config.devices,
         num_nodes=trainer_config.num_nodes,
         strategy=trainer_config.strategy,
         precision=trainer_config.precision,
-        sync_batchnorm=trainer_config.sync_batchnorm and several,
+        sync_batchnorm=sync_batchnorm(trainer_config),
         log_every_n_steps=trainer_config.log_every_n_steps,
         check_val_every_n_epoch=trainer_config.val_every_n_epochs,
         limit_val_batches=trainer_config.limit_val_batches,
@@ -132,8 +188,11 @@ def export_encoder(module: SimCLR, run_dir: Path) -> Path:
     state = {
         k: v.detach().cpu().contiguous() for k, v in module.encoder.backbone.state_dict().items()
     }
-    torch.save(state, path)
-    OmegaConf.save(OmegaConf.create(module.encoder.describe()), run_dir / "encoder.yaml")
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write(path, buffer.getvalue())
+    description = OmegaConf.to_yaml(OmegaConf.create(module.encoder.describe()))
+    atomic_write(run_dir / "encoder.yaml", description.encode())
     return path
 
 
@@ -145,45 +204,33 @@ def _metric(trainer: L.Trainer, key: str) -> float | None:
 def pretrain(
     config: SimCLRConfig, resume_dir: str | Path | None = None, quiet: bool = False
 ) -> PretrainSummary:
-    """Pretrain as ``config`` says; with ``resume_dir``, continue that run from its last.ckpt."""
-    if resume_dir is not None:
-        run_dir, checkpoint = Path(resume_dir), Path(resume_dir) / "checkpoints" / "last.ckpt"
-    else:
-        run_dir, checkpoint = new_run_dir(config), None
+    """Pretrain as ``config`` says; with ``resume_dir``, continue that run from its last.ckpt.
+
+    Every process of a multi-device run calls this (Lightning's ddp launcher and torchrun run
+    the command once per process); they agree on one run directory, and only global rank 0
+    writes the run's files.
+    """
+    check_devices(config.trainer)
     L.seed_everything(config.run.seed, workers=True, verbose=False)
     datamodule = SimCLRDataModule(config.data, seed=config.run.seed)
     datamodule.setup("fit")  # a data error surfaces now, before anything is written
     module = SimCLR(config, num_classes=datamodule.num_classes)
-    trainer = build_trainer(config, run_dir)
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if trainer.is_global_zero:
-        save_config(config, run_dir / "config.yaml")
+    run = run_directory(config.run, resume_dir)
+    checkpoint = run.path / "checkpoints" / "last.ckpt" if resume_dir is not None else None
+    outputs = RunOutputs(run.path, quiet)
+    trainer = build_trainer(config, run.path, outputs)
+    if run.writer:
+        save_config(config, run.path / "config.yaml")
     # the views are made in the module on purpose; the data module only hands over uint8
     warnings.filterwarnings("ignore", message=".*on_after_batch_transfer.*LightningDataModule")
     if config.data.num_workers is None and loader_workers(None, datamodule.train_set) == 0:
         # auto chose none (in-memory images, a batch is one gather): workers would not help
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
-    seconds = time.perf_counter() - start
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
-
-    encoder_path = run_dir / "encoder.pt"
-    if trainer.is_global_zero:
-        encoder_path = export_encoder(module, run_dir)
-    summary = PretrainSummary(
-        run_dir=str(run_dir),
-        global_step=trainer.global_step,
-        images_seen=trainer.global_step * module.global_batch_size(),
-        seconds=seconds,
-        final_loss=_metric(trainer, "train/loss"),
-        contrastive_accuracy=_metric(trainer, "train/contrastive_acc"),
-        probe_accuracy=_metric(trainer, "val/probe_acc"),
-        encoder_path=str(encoder_path),
+    # under ddp_spawn this process did not train: the spawned rank 0 wrote the summary
+    summary = outputs.summary or PretrainSummary(
+        **json.loads((run.path / "summary.json").read_text())
     )
-    if trainer.is_global_zero:
-        (run_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
-        if not quiet:
-            print("\n".join(["", "SimCLR pretraining finished", *summary.lines()]))
+    if trainer.is_global_zero and not quiet:
+        print("\n".join(["", "SimCLR pretraining finished", *summary.lines()]))
     return summary

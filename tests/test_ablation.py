@@ -215,3 +215,45 @@ def test_results_csv_has_one_header(tmp_path):
     append_result(path, {"run": "b", "status": "failed", "error": "x"})
     with path.open() as handle:
         assert [row[0] for row in csv.reader(handle)] == ["run", "a", "b"]
+
+
+@pytest.mark.slow
+def test_a_sweep_of_two_runs_completes_under_two_process_ddp(tmp_path, fashion_mnist_root):
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    budget = [o for o in tiny_budget(fashion_mnist_root) if not o.startswith("trainer.devices")]
+    path = write_ablation(
+        tmp_path,
+        fashion_mnist_root,
+        include_base=False,
+        base_overrides=[*budget, "trainer.devices=2", "trainer.strategy=ddp"],
+        grid={"loss.temperature": [0.1, 0.5]},
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SIMCLR_RUN_NAME"}
+    env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    done = subprocess.run(
+        [sys.executable, "-m", "simclr.cli", "ablate", "--config", str(path)],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "sweeps" / "tiny"
+    rows = read_results(out / "results.csv")  # one row a run: rank 0 alone records
+    assert [row["run"] for row in rows] == ["loss.temperature=0.1", "loss.temperature=0.5"]
+    assert all(row["status"] == "ok" and row["knn_top1"] for row in rows)
+    # each run trained on both processes: 3 steps of the global batch of 2 x 32 images
+    assert all(row["images_seen"] == str(3 * 2 * 32) for row in rows)
+    assert done.stdout.count("results:") == 1  # one report
+    for row in rows:
+        run_dir = out / "runs" / row["run"]
+        checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+        assert checkpoint["global_step"] == 3
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [row["run"] for row in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,7 @@ def _distributed_worker(rank: int, init_file: str, out_dir: str) -> None:
     """One rank: NT-Xent on its half of every case's batch, with and without gathering."""
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    warnings.simplefilter("error", FutureWarning)  # the gather must not be a deprecated API
     try:
         results = {}
         for index, (n, dim, temperature) in enumerate(DISTRIBUTED_CASES):
