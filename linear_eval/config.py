@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from omegaconf import OmegaConf
 
 from simclr.config import (
@@ -41,6 +42,7 @@ class FeaturesConfig:
     num_workers: int | None = None  # null: 0 for in-memory datasets, else 1 per core (<= 8)
     cache_dir: str | None = None  # null: <run dir>/features
     device: str = "auto"  # auto: cuda when available, else cpu
+    devices: int = 1  # processes that share the extraction (one per GPU, or CPU processes)
     progress_bar: bool = True
 
 
@@ -159,6 +161,13 @@ def validate(config: EvalConfig) -> None:
     require(features.batch_size >= 1, "features.batch_size", features.batch_size, "must be >= 1")
     check_workers("features.num_workers", features.num_workers)
     require(features.device in DEVICES, "features.device", features.device, ", ".join(DEVICES))
+    require(features.devices >= 1, "features.devices", features.devices, "must be >= 1")
+    gpus = torch.cuda.device_count()
+    wants_gpu = features.device == "cuda" or (features.device == "auto" and gpus > 0)
+    require(features.device != "cuda" or gpus > 0, "features.device", "cuda", "no GPU is visible")
+    if wants_gpu:
+        allowed = f"asks for more GPUs than the {gpus} visible"
+        require(features.devices <= gpus, "features.devices", features.devices, allowed)
 
     knn = config.knn
     require(len(knn.k) > 0 and all(k >= 1 for k in knn.k), "knn.k", knn.k, "a list of k >= 1")

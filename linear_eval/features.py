@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from linear_eval.config import EvalConfig
 from linear_eval.encoders import FeatureExtractor, frozen
+from linear_eval.feature_rows import FeatureRows
 from simclr.augment import Normalize
 from simclr.data import (
     ArrayImages,
@@ -233,8 +234,7 @@ def _write(
     meta: dict,
 ) -> None:
     device = select_device(config.features.device)
-    normalize = preprocessing.module().to(device)
-    model = extractor.model.to(device)
+    normalize = preprocessing.module()
     loader = DataLoader(
         _Indexed(dataset),
         batch_size=config.features.batch_size,
@@ -242,52 +242,49 @@ def _write(
         num_workers=loader_workers(config.features.num_workers, dataset),
         collate_fn=_collate,
     )
-    total = len(dataset)
-    store = None
-    labels, indices = np.empty(total, np.int64), np.empty(total, np.int64)
-    written, start = 0, time.perf_counter()
+    start = time.perf_counter()
     description = f"{extractor.name}: {config.data.name}/{split_label(meta)}"
-    batches = tqdm(loader, desc=description, disable=not config.features.progress_bar)
-    with frozen(model):
-        for batch in batches:
-            if batch is None:
-                continue
-            images, batch_labels, batch_indices = batch
-            representation = model(normalize(images.to(device))).float().cpu().numpy()
-            if store is None:
-                store = np.lib.format.open_memmap(
-                    directory / "features.npy", "w+", np.float32, (total, representation.shape[1])
-                )
-            count = len(representation)
-            store[written : written + count] = representation
-            labels[written : written + count] = batch_labels.numpy()
-            indices[written : written + count] = batch_indices.numpy()
-            written += count
-    if store is None:
+    if config.features.devices > 1:
+        from linear_eval.sharded import extract_sharded
+
+        written = extract_sharded(
+            extractor.model, normalize, loader, directory, config.features, device, description
+        )
+    else:
+        written = _extract_here(
+            extractor.model, normalize, loader, directory, config, device, description
+        )
+    if written == 0:
         raise ValueError(f"no readable image in {config.data.name}/{meta['split']}")
-    store.flush()
-    if written < total:  # unreadable images were skipped: keep only the rows written
-        store = _truncate(directory / "features.npy", store, written)
-    del store
-    np.save(directory / "labels.npy", labels[:written])
-    np.save(directory / "indices.npy", indices[:written])
     dim = np.load(directory / "features.npy", mmap_mode="r").shape[1]
     meta.update(count=written, feature_dim=int(dim))
     meta["seconds"] = round(time.perf_counter() - start, 3)
     (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
+def _extract_here(
+    model: torch.nn.Module,
+    normalize: torch.nn.Module,
+    loader: DataLoader,
+    directory: Path,
+    config: EvalConfig,
+    device: torch.device,
+    description: str = "",
+) -> int:
+    """Features of every batch of ``loader`` in this process, in order; the rows written."""
+    model, normalize = model.to(device), normalize.to(device)
+    rows = FeatureRows(directory, len(loader.dataset))
+    batches = tqdm(loader, desc=description, disable=not config.features.progress_bar)
+    with frozen(model):
+        for batch in batches:
+            if batch is None:
+                continue
+            images, labels, indices = batch
+            representation = model(normalize(images.to(device))).float().cpu().numpy()
+            rows.append(representation, labels.numpy(), indices.numpy())
+    return rows.close()
+
+
 def split_label(meta: dict) -> str:
     subset = meta.get("subset")
     return meta["split"] if subset is None else f"{meta['split']}[{subset:g}]"
-
-
-def _truncate(path: Path, store: np.memmap, rows: int, chunk: int = 65_536) -> np.memmap:
-    shorter_path = path.with_suffix(".short.npy")
-    shorter = np.lib.format.open_memmap(shorter_path, "w+", np.float32, (rows, store.shape[1]))
-    for begin in range(0, rows, chunk):
-        shorter[begin : begin + chunk] = store[begin : min(rows, begin + chunk)]
-    shorter.flush()
-    del store
-    os.replace(shorter_path, path)
-    return shorter

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from eval_fixtures import pretrain_config, register_synthetic
 
 from linear_eval.config import EvalConfig, adapt_to_encoder, load_eval_config
@@ -40,6 +41,8 @@ def test_the_run_gives_data_and_normalisation_without_its_pretraining_subsets(
         ("plot.method=mds", "plot.method"),
         ("knn.nope=1", "knn.nope"),
         ("data.subset=-2", "data.subset"),
+        ("features.devices=0", "features.devices"),
+        *([] if torch.cuda.is_available() else [("features.device=cuda", "features.device")]),
     ],
 )
 def test_invalid_values_fail_with_the_key_named(override: str, message: str) -> None:

@@ -158,3 +158,29 @@ def test_an_image_folder_skips_unreadable_files_and_keeps_paths(tmp_path: Path) 
     (tmp_path / "images" / "b" / "broken.png").unlink()
     rebuilt = extract_features(raw_pixels(), config, "all", None, tmp_path / "cache")
     assert not rebuilt.from_cache and rebuilt.directory != features.directory
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*(num_workers|does not have many workers|GPU).*")
+def test_two_processes_write_the_cache_of_one(run_dir: Path) -> None:
+    from linear_eval.evaluate import evaluate_extractor
+
+    loaded = load_encoder(run_dir)
+    one_config = eval_config(loaded.pretrain_config, "data.subset=37")
+    two_config = eval_config(loaded.pretrain_config, "data.subset=37", "features.devices=2")
+    # 37 images: rank 0 gets 19, rank 1 gets 18, interleaved; merged back in dataset order
+    one = extract_features(loaded.extractor, one_config, "train", 37, run_dir / "one")
+    two = extract_features(loaded.extractor, two_config, "train", 37, run_dir / "two")
+    assert one.directory.name == two.directory.name  # the same cache key
+    assert not two.from_cache and len(two) == 37
+    assert [p.name for p in two.directory.iterdir() if p.is_dir()] == []  # shards removed
+    np.testing.assert_array_equal(two.indices, one.indices)
+    np.testing.assert_array_equal(two.labels, one.labels)
+    np.testing.assert_allclose(two.representation, one.representation, rtol=1e-5, atol=1e-6)
+
+    results = [
+        evaluate_extractor(loaded.extractor, config, "all", run_dir / cache)
+        for config, cache in ((one_config, "one"), (two_config, "two"))
+    ]
+    assert results[0]["knn"] == results[1]["knn"]
+    assert results[0]["linear"]["top1"] == results[1]["linear"]["top1"]
