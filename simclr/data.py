@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -226,8 +227,15 @@ def read_fashion_mnist(config: DataConfig, split: str) -> ArrayImages:
     if FASHION_MNIST_SYSTEM_DIR.is_dir():
         raw.mkdir(parents=True, exist_ok=True)
         for archive in FASHION_MNIST_SYSTEM_DIR.glob("*-ubyte.gz"):
-            if not (raw / archive.name.removesuffix(".gz")).exists():
-                extract_archive(str(archive), str(raw))
+            target = raw / archive.name.removesuffix(".gz")
+            if not target.exists():
+                # each process of a multi-device run extracts on its own; a rename is atomic,
+                # so no process reads another's half-written file
+                partial = raw / f".extract-{os.getpid()}"
+                partial.mkdir(exist_ok=True)
+                extract_archive(str(archive), str(partial))
+                os.replace(partial / target.name, target)
+                shutil.rmtree(partial, ignore_errors=True)
     try:
         dataset = torchvision.datasets.FashionMNIST(
             config.root, train=split == "train", download=config.download

@@ -53,9 +53,10 @@ def tiny(tmp_path: Path, data_root: Path, *overrides: str) -> list[str]:
 
 class FixedViews(SimCLR):
     """SimCLR whose two views are fixed functions of the image (the image and its mirror), so
-    that the views of an image are the same on whichever rank it lands, and whose BatchNorm
-    layers use their (identical, initial) running statistics: torch's SyncBatchNorm needs GPUs,
-    and per-device batch statistics would differ from the global batch's by design."""
+    that the views of an image are the same on whichever rank it lands. On CPU its BatchNorm
+    layers use their (identical, initial) running statistics: per-device batch statistics
+    differ from the global batch's by design, and torch's SyncBatchNorm needs GPUs; on GPUs
+    BatchNorm trains, synchronised (``trainer.sync_batchnorm=auto``)."""
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
         images, labels = batch
@@ -66,12 +67,15 @@ class FixedViews(SimCLR):
         return self._layout(view1), self._layout(view2), labels
 
     def on_train_batch_start(self, batch, batch_index):
-        for layer in self.modules():
-            if isinstance(layer, nn.modules.batchnorm._BatchNorm):
-                layer.eval()
+        if self.device.type == "cpu":
+            for layer in self.modules():
+                if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+                    layer.eval()
 
 
-def one_step(tmp_path: Path, data_root: Path, devices: int, per_device_batch: int) -> dict:
+def one_step(
+    tmp_path: Path, data_root: Path, devices: int, per_device_batch: int, accelerator: str
+) -> dict:
     """The weights before and after one optimizer step over all IMAGES, and the logged loss."""
     config = load_config(
         None,
@@ -79,6 +83,7 @@ def one_step(tmp_path: Path, data_root: Path, devices: int, per_device_batch: in
             tmp_path,
             data_root,
             f"data.batch_size={per_device_batch}",
+            f"trainer.accelerator={accelerator}",
             f"trainer.devices={devices}",
             f"trainer.strategy={'ddp_spawn' if devices > 1 else 'auto'}",
             "trainer.max_steps=1",
@@ -89,7 +94,7 @@ def one_step(tmp_path: Path, data_root: Path, devices: int, per_device_batch: in
             "optimizer.base_lr=0.5",
             "optimizer.lr_scaling=linear",
             "optimizer.weight_decay=0",
-            f"run.name=devices{devices}",
+            f"run.name={accelerator}{devices}",
         ),
     )
     L.seed_everything(0, workers=True, verbose=False)
@@ -107,11 +112,21 @@ def one_step(tmp_path: Path, data_root: Path, devices: int, per_device_batch: in
     }
 
 
+@pytest.mark.parametrize(
+    "accelerator",
+    [
+        "cpu",
+        pytest.param(
+            "gpu",
+            marks=pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs"),
+        ),
+    ],
+)
 def test_two_processes_take_the_same_step_as_one_with_the_global_batch(
-    tmp_path: Path, fashion_mnist_root: Path
+    tmp_path: Path, fashion_mnist_root: Path, accelerator: str
 ) -> None:
-    one = one_step(tmp_path, fashion_mnist_root, devices=1, per_device_batch=IMAGES)
-    two = one_step(tmp_path, fashion_mnist_root, devices=2, per_device_batch=IMAGES // 2)
+    one = one_step(tmp_path, fashion_mnist_root, 1, IMAGES, accelerator)
+    two = one_step(tmp_path, fashion_mnist_root, 2, IMAGES // 2, accelerator)
     for key, tensor in one["before"].items():  # the same start
         assert torch.equal(tensor, two["before"][key]), key
     # the loss over 2N - 2 negatives of the global batch, not N - 2 of each rank's half
@@ -139,12 +154,47 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run_command(arguments: list[str], **environment: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != RUN_NAME_ENV}
-    env.update(environment, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+def run_command(arguments: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        arguments, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400, check=False
+        arguments,
+        cwd=ROOT,
+        env=launcher_environment(),
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
     )
+
+
+def run_together(commands: list[tuple[list[str], dict]], logs: Path) -> list[tuple[int, str]]:
+    """Start every (argv, env) at once, as a launcher on each node would; (exit code, output)
+    of each. Output goes to files: a process blocked on a full pipe would stall the others."""
+    logs.mkdir(exist_ok=True)
+    processes, files = [], []
+    for index, (argv, env) in enumerate(commands):
+        handle = open(logs / f"process{index}.log", "w+")  # noqa: SIM115 - closed below
+        files.append(handle)
+        processes.append(
+            subprocess.Popen(argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        )
+    try:
+        for process in processes:
+            process.wait(timeout=400)
+    finally:
+        for process in processes:
+            process.kill()
+    results = []
+    for process, handle in zip(processes, files):
+        handle.seek(0)
+        results.append((process.returncode, handle.read()))
+        handle.close()
+    return results
+
+
+def launcher_environment(**variables: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != RUN_NAME_ENV}
+    env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore", **variables)
+    return env
 
 
 def read_summary(run_dir: Path) -> dict:
@@ -238,35 +288,65 @@ def test_two_nodes_started_by_torchrun_train_together(tmp_path: Path, fashion_mn
         "trainer.max_steps=3",
         "run.name=nodes2",
     ]
-    env = {k: v for k, v in os.environ.items() if k != RUN_NAME_ENV}
-    env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    nodes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "torch.distributed.run",
-                "--nnodes=2",
-                "--nproc-per-node=1",
-                f"--node-rank={rank}",
-                "--master-addr=127.0.0.1",
-                f"--master-port={port}",
-                "-m",
-                "simclr.cli",
-                "pretrain",
-                *arguments,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for rank in (0, 1)
-    ]
-    outputs = [node.communicate(timeout=400) for node in nodes]
-    assert [node.returncode for node in nodes] == [0, 0], outputs[0][1][-3000:]
-    assert "2 process(es) (2 node(s) x 1 device(s))" in outputs[0][0]
-    assert "SimCLR pretraining finished" not in outputs[1][0]  # node 1 writes and says nothing
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1"]
+    where = ["--master-addr=127.0.0.1", f"--master-port={port}"]
+    command = ["-m", "simclr.cli", "pretrain", *arguments]
+    nodes = run_together(
+        [
+            ([*torchrun, f"--node-rank={rank}", *where, *command], launcher_environment())
+            for rank in (0, 1)
+        ],
+        tmp_path.parent / f"{tmp_path.name}-logs",
+    )
+    assert [code for code, _ in nodes] == [0, 0], nodes[0][1][-3000:] + nodes[1][1][-3000:]
+    assert "2 process(es) (2 node(s) x 1 device(s))" in nodes[0][1]
+    assert "SimCLR pretraining finished" not in nodes[1][1]  # node 1 writes and says nothing
     assert [p.name for p in tmp_path.iterdir()] == ["nodes2"]
     assert_a_finished_run(tmp_path / "nodes2", 3)
+
+    # the same job again: rank 0 refuses the taken name, and the whole job exits non-zero
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "nodes2").rglob("*")}
+    again = run_together(
+        [
+            ([*torchrun, f"--node-rank={rank}", *where, *command], launcher_environment())
+            for rank in (0, 1)
+        ],
+        tmp_path.parent / f"{tmp_path.name}-logs-again",
+    )
+    assert all(code != 0 for code, _ in again)
+    assert "simclr pretrain: error: run.name='nodes2'" in again[0][1]
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "nodes2").rglob("*")} == before
+
+
+def test_processes_started_by_slurm_train_together(tmp_path: Path, fashion_mnist_root: Path):
+    """What ``srun`` sets for 2 tasks on 2 nodes (docs/slurm.sbatch), set here by hand."""
+    arguments = [
+        *tiny(tmp_path, fashion_mnist_root, "data.subset=64", "data.batch_size=8"),
+        "trainer.num_nodes=2",
+        "trainer.devices=1",
+        "trainer.max_steps=3",
+    ]
+    slurm = dict(
+        SLURM_NTASKS="2",
+        SLURM_NTASKS_PER_NODE="1",
+        SLURM_NNODES="2",
+        SLURM_LOCALID="0",
+        SLURM_NODELIST="localhost",
+        SLURM_JOB_ID="4242",
+        SLURM_JOB_NAME="simclr",
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(free_port()),
+    )
+    command = [sys.executable, "-m", "simclr.cli", "pretrain", *arguments]
+    tasks = run_together(
+        [
+            (command, launcher_environment(**slurm, SLURM_PROCID=rank, SLURM_NODEID=rank))
+            for rank in ("0", "1")
+        ],
+        tmp_path.parent / f"{tmp_path.name}-logs",
+    )
+    assert [code for code, _ in tasks] == [0, 0], tasks[0][1][-3000:] + tasks[1][1][-3000:]
+    assert "2 process(es) (2 node(s) x 1 device(s))" in tasks[0][1]
+    # no run.name: both tasks named the run after the job
+    assert [p.name for p in tmp_path.iterdir()] == ["slurm-4242"]
+    assert_a_finished_run(tmp_path / "slurm-4242", 3)
