@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data._utils.collate import default_collate
 from tqdm.auto import tqdm
 
-from linear_eval.config import EvalConfig
+from linear_eval.config import EvalConfig, FeaturesConfig
 from linear_eval.encoders import FeatureExtractor, frozen
 from linear_eval.feature_rows import FeatureRows
 from simclr.augment import Normalize
@@ -252,7 +252,7 @@ def _write(
         )
     else:
         written = _extract_here(
-            extractor.model, normalize, loader, directory, config, device, description
+            extractor.model, normalize, loader, directory, config.features, device, description
         )
     if written == 0:
         raise ValueError(f"no readable image in {config.data.name}/{meta['split']}")
@@ -267,14 +267,14 @@ def _extract_here(
     normalize: torch.nn.Module,
     loader: DataLoader,
     directory: Path,
-    config: EvalConfig,
+    config: FeaturesConfig,
     device: torch.device,
     description: str = "",
 ) -> int:
     """Features of every batch of ``loader`` in this process, in order; the rows written."""
     model, normalize = model.to(device), normalize.to(device)
     rows = FeatureRows(directory, len(loader.dataset))
-    batches = tqdm(loader, desc=description, disable=not config.features.progress_bar)
+    batches = tqdm(loader, desc=description, disable=not config.progress_bar)
     with frozen(model):
         for batch in batches:
             if batch is None:

@@ -51,14 +51,17 @@ def _slurm_tasks() -> int:
     return int(os.environ.get("SLURM_NTASKS", "1")) if SLURMEnvironment.detect() else 1
 
 
-def started_by_external_launcher() -> bool:
-    """Every process was started on its own (torchrun, srun, a command per node), so none of
-    them can hand a generated name to the others."""
-    if RUN_NAME_ENV in os.environ:
-        return False  # a copy started by our own rank 0
+def launcher_variables_set() -> bool:
+    """Whether torchrun, srun or a person set the variables that join processes into a job."""
     if "TORCHELASTIC_RUN_ID" in os.environ or _slurm_tasks() > 1:
         return True
     return "NODE_RANK" in os.environ or "RANK" in os.environ
+
+
+def started_by_external_launcher() -> bool:
+    """Every process was started on its own (torchrun, srun, a command per node), so none of
+    them can hand a generated name to the others."""
+    return RUN_NAME_ENV not in os.environ and launcher_variables_set()
 
 
 def job_id() -> str | None:
@@ -138,7 +141,7 @@ def check_devices(trainer: TrainerConfig) -> None:
     require(sync in SYNC_BATCHNORM_CHOICES, "trainer.sync_batchnorm", sync, choices)
     gpu_note = "true needs GPUs (torch's SyncBatchNorm runs only there): use auto or false"
     require(sync is not True or uses_gpu(trainer), "trainer.sync_batchnorm", sync, gpu_note)
-    if nodes > 1 and not (started_by_external_launcher() or RUN_NAME_ENV in os.environ):
+    if nodes > 1 and not launcher_variables_set():
         require(
             False,
             "trainer.num_nodes",
@@ -170,21 +173,24 @@ class RunDirectory:
 
     path: Path
     writer: bool  # global rank 0: config.yaml, summary.json, encoder.pt
+    new: bool  # a new run, not a resumed one
+
+    def claim(self) -> None:
+        """Global rank 0 of a new run makes the directory this job's (see :func:`claim`)."""
+        if self.writer and self.new:
+            claim(self.path)
 
 
 def run_directory(run: RunConfig, resume_dir: str | Path | None = None) -> RunDirectory:
-    """The directory every process of this job agrees on; global rank 0 claims a new one."""
+    """The directory every process of this job agrees on (nothing is written yet)."""
     writer = is_global_rank_zero()
     if resume_dir is not None:
-        return RunDirectory(Path(resume_dir), writer)
+        return RunDirectory(Path(resume_dir), writer, new=False)
     handed_down = None if writer else os.environ.get(RUN_NAME_ENV)
     name = run.name or handed_down or _generated_name()
-    path = Path(run.out_dir) / name
-    if writer:
-        claim(path, name)
-        if run.name is None:
-            os.environ[RUN_NAME_ENV] = name  # the copies Lightning's ddp launcher starts
-    return RunDirectory(path, writer)
+    if writer and run.name is None:
+        os.environ[RUN_NAME_ENV] = name  # for the copies Lightning's ddp launcher starts
+    return RunDirectory(Path(run.out_dir) / name, writer, new=True)
 
 
 def _generated_name() -> str:
@@ -199,13 +205,13 @@ def _generated_name() -> str:
     return name
 
 
-def claim(path: Path, name: str) -> None:
+def claim(path: Path) -> None:
     """Make ``path`` this job's run directory, or refuse it (one line) if another run has it.
 
     The exclusive create of ``owner.json`` decides between two jobs started together.
     """
     refusal = ConfigError(
-        f"run.name={name!r}: {path} already holds a run; resume it with "
+        f"run.name={path.name!r}: {path} already holds a run; resume it with "
         f"'simclr pretrain --resume {path}' or choose another run.name"
     )
     if (path / "config.yaml").exists() or (path / "checkpoints").exists():

@@ -216,9 +216,10 @@ def pretrain(
     datamodule.setup("fit")  # a data error surfaces now, before anything is written
     module = SimCLR(config, num_classes=datamodule.num_classes)
     run = run_directory(config.run, resume_dir)
-    checkpoint = run.path / "checkpoints" / "last.ckpt" if resume_dir is not None else None
+    checkpoint = None if run.new else run.path / "checkpoints" / "last.ckpt"
     outputs = RunOutputs(run.path, quiet)
     trainer = build_trainer(config, run.path, outputs)
+    run.claim()
     if run.writer:
         save_config(config, run.path / "config.yaml")
     # the views are made in the module on purpose; the data module only hands over uint8

@@ -118,15 +118,17 @@ def test_rank_zero_claims_a_new_run_directory_once(tmp_path: Path) -> None:
     run = RunConfig(out_dir=str(tmp_path), name="one")
     first = run_directory(run)
     assert first.writer and first.path == tmp_path / "one"
+    assert not first.path.exists()  # nothing is written before the claim
+    first.claim()
     assert (first.path / OWNER_FILE).is_file()
     with pytest.raises(ConfigError, match="already holds a run"):
-        run_directory(run)
+        run_directory(run).claim()
 
 
 def _claim_together(path: str, barrier, results) -> None:
     barrier.wait()
     try:
-        claim(Path(path), "race")
+        claim(Path(path))
         results.put("claimed")
     except ConfigError:
         results.put("refused")
@@ -153,6 +155,7 @@ def test_a_copy_started_by_rank_zero_adopts_its_generated_name(
     monkeypatch.setattr(launch, "_generated_name", iter(["t0", "t1"]).__next__)
     run = RunConfig(out_dir=str(tmp_path), name=None)
     rank_zero = run_directory(run)
+    rank_zero.claim()
     assert rank_zero.writer and (rank_zero.path / OWNER_FILE).is_file()
     # what Lightning's ddp launcher gives the copy of the command it starts for local rank 1
     monkeypatch.setenv("LOCAL_RANK", "1")
@@ -174,6 +177,7 @@ def test_other_ranks_neither_claim_nor_refuse(tmp_path: Path, monkeypatch) -> No
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")
     monkeypatch.setenv("RANK", "1")
     other = run_directory(RunConfig(out_dir=str(tmp_path), name="shared"))
+    other.claim()
     assert not other.writer and not other.path.exists()
 
 
