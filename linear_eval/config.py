@@ -26,6 +26,7 @@ from simclr.config import (
     NormalizeConfig,
     SimCLRConfig,
     build_config,
+    check_finite,
     check_workers,
     require,
     validate_data,
@@ -155,6 +156,7 @@ def adapt_to_encoder(
 
 def validate(config: EvalConfig) -> None:
     """Reject invalid values with a one-line :class:`ConfigError` naming the key."""
+    check_finite(config)
     validate_data(config.data)
 
     features = config.features

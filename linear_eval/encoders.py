@@ -29,6 +29,7 @@ from simclr.config import ConfigError, SimCLRConfig, load_config
 from simclr.data import resolved_channels
 from simclr.encoder import Encoder
 from simclr.module import as_config
+from simclr.torch_files import read_torch_file
 
 PRETRAINED, RANDOM_INIT, RAW_PIXELS = "pretrained", "random init", "raw pixels"
 
@@ -92,15 +93,6 @@ def _resolve(path: Path) -> Path:
     return path
 
 
-def _read_torch_file(path: Path, weights_only: bool):
-    """torch.load, with a file that is not a torch save (truncated, corrupt) as a ConfigError."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=weights_only)
-    except Exception as error:  # noqa: BLE001 - unpickling raises many types
-        kind = type(error).__name__
-        raise ConfigError(f"--checkpoint {path}: not a readable PyTorch file ({kind})") from None
-
-
 def _load_weights(module: nn.Module, state: dict, path: Path) -> None:
     try:
         module.load_state_dict(state)
@@ -114,7 +106,7 @@ def load_encoder(path: str | Path) -> LoadedEncoder:
     """f from a ``.ckpt``, an exported ``encoder.pt`` (with ``encoder.yaml``) or a run dir."""
     path = _resolve(Path(path))
     if path.suffix == ".ckpt":
-        checkpoint = _read_torch_file(path, weights_only=False)
+        checkpoint = read_torch_file(path)
         try:
             config = as_config(checkpoint["hyper_parameters"]["config"])
         except (KeyError, TypeError):
@@ -135,7 +127,7 @@ def load_encoder(path: str | Path) -> LoadedEncoder:
         description = OmegaConf.to_container(OmegaConf.load(description_path))
         description.pop("feature_dim", None)
         encoder = Encoder(**description)
-        _load_weights(encoder.backbone, _read_torch_file(path, weights_only=True), path)
+        _load_weights(encoder.backbone, read_torch_file(path), path)
         run_dir = path.parent
         config_path = run_dir / "config.yaml"
         config = load_config(config_path) if config_path.is_file() else None

@@ -10,6 +10,7 @@ from ablation.cli import register_commands as register_ablation_commands
 from linear_eval.cli import register_commands
 from simclr.config import ConfigError
 from simclr.data import DataError
+from simclr.divergence import TrainingDiverged
 
 
 def _add_pretrain(commands: argparse._SubParsersAction) -> None:
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, DataError) as error:
+    except (ConfigError, DataError, TrainingDiverged) as error:
         print(f"simclr {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -9,7 +9,7 @@ one-line :class:`ConfigError` that names the key and what is allowed, before any
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -335,9 +335,24 @@ def validate_data(data: DataConfig) -> None:
     check_subset("data.val_subset", data.val_subset)
 
 
+def check_finite(section: Any, prefix: str = "") -> None:
+    """Every number of a config section, lists and subsections included, is finite: an inf or
+    nan learning rate, temperature or probability passes every comparison meant to catch it."""
+    for item in fields(section):
+        key, value = f"{prefix}{item.name}", getattr(section, item.name)
+        if is_dataclass(value):
+            check_finite(value, f"{key}.")
+            continue
+        for number in value if isinstance(value, list) else [value]:
+            finite = not isinstance(number, float) or math.isfinite(number)
+            require(finite, key, value, "must be a finite number")
+
+
 def validate(config: SimCLRConfig) -> None:
     """Reject invalid values with a one-line :class:`ConfigError` naming the key."""
     from simclr.encoder import ENCODERS
+
+    check_finite(config)
 
     data, aug = config.data, config.augment
     validate_data(data)
@@ -393,6 +408,9 @@ def validate(config: SimCLRConfig) -> None:
     require(opt.weight_decay >= 0, "optimizer.weight_decay", opt.weight_decay, "must be >= 0")
     require(0 <= opt.momentum < 1, "optimizer.momentum", opt.momentum, "must be in [0, 1)")
     require(opt.warmup_epochs >= 0, "optimizer.warmup_epochs", opt.warmup_epochs, "must be >= 0")
+    betas = opt.betas
+    ok = len(betas) == 2 and all(0 <= beta < 1 for beta in betas)
+    require(ok, "optimizer.betas", betas, "must be [beta1, beta2], each in [0, 1)")
     eta = opt.trust_coefficient
     require(eta > 0, "optimizer.trust_coefficient", eta, "must be > 0")
     require(config.probe.lr > 0, "probe.lr", config.probe.lr, "must be > 0")
@@ -408,6 +426,14 @@ def validate(config: SimCLRConfig) -> None:
     _check_choice("trainer.precision", trainer.precision, PRECISIONS)
     every = trainer.checkpoint_every_n_epochs
     require(every >= 1, "trainer.checkpoint_every_n_epochs", every, "must be >= 1")
+    every = trainer.val_every_n_epochs
+    require(every >= 1, "trainer.val_every_n_epochs", every, "must be >= 1")
+    every = trainer.log_every_n_steps
+    require(every >= 1, "trainer.log_every_n_steps", every, "must be >= 1")
+    limit = trainer.limit_val_batches
+    fraction_or_count = 0 <= limit <= 1 or (limit > 1 and float(limit).is_integer())
+    allowed = "a fraction in [0, 1] or a whole count of batches"
+    require(fraction_or_count, "trainer.limit_val_batches", limit, allowed)
     every = trainer.last_checkpoint_every_n_steps
     require(every >= 1, "trainer.last_checkpoint_every_n_steps", every, "must be >= 1")
     require(config.run.out_dir != "", "run.out_dir", config.run.out_dir, "must not be empty")

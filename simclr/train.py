@@ -29,8 +29,10 @@ from omegaconf import OmegaConf
 
 from simclr.config import ConfigError, SimCLRConfig, load_config, save_config
 from simclr.data import SimCLRDataModule, loader_workers
+from simclr.divergence import StopOnDivergence
 from simclr.launch import check_devices, run_directory, sync_batchnorm
 from simclr.module import SimCLR
+from simclr.torch_files import read_torch_file
 
 
 @dataclass
@@ -65,8 +67,10 @@ def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> Si
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"--resume {run_dir}: no config.yaml there, so it is not a run directory")
-    if not (run_dir / "checkpoints" / "last.ckpt").is_file():
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    if not checkpoint.is_file():
         raise ConfigError(f"--resume {run_dir}: no checkpoints/last.ckpt to resume from")
+    read_torch_file(checkpoint, "--resume")  # unsafe or damaged: one line, before any work
     return load_config(run_dir / "config.yaml", overrides)
 
 
@@ -153,6 +157,7 @@ def build_trainer(config: SimCLRConfig, run_dir: Path, outputs: RunOutputs) -> L
         ),
         # the rolling last.ckpt makes an interrupted run resumable close to where it stopped
         LastCheckpoint(checkpoints, trainer_config.last_checkpoint_every_n_steps),
+        StopOnDivergence(str(checkpoints / "last.ckpt")),
         LearningRateMonitor(logging_interval="step"),
         outputs,
     ]
@@ -170,7 +175,7 @@ def build_trainer(config: SimCLRConfig, run_dir: Path, outputs: RunOutputs) -> L
         sync_batchnorm=sync_batchnorm(trainer_config),
         log_every_n_steps=trainer_config.log_every_n_steps,
         check_val_every_n_epoch=trainer_config.val_every_n_epochs,
-        limit_val_batches=trainer_config.limit_val_batches,
+        limit_val_batches=_fraction_or_count(trainer_config.limit_val_batches),
         num_sanity_val_steps=0,
         enable_progress_bar=trainer_config.progress_bar,
         enable_model_summary=False,
@@ -180,6 +185,11 @@ def build_trainer(config: SimCLRConfig, run_dir: Path, outputs: RunOutputs) -> L
             TensorBoardLogger(run_dir, name="tensorboard", default_hp_metric=False),
         ],
     )
+
+
+def _fraction_or_count(value: float) -> float | int:
+    """Lightning reads a float as a fraction and an int as a count of batches."""
+    return int(value) if value > 1 else value
 
 
 def export_encoder(module: SimCLR, run_dir: Path) -> Path:

@@ -254,6 +254,6 @@ def test_a_sweep_of_two_runs_completes_under_two_process_ddp(tmp_path, fashion_m
     assert done.stdout.count("results:") == 1  # one report
     for row in rows:
         run_dir = out / "runs" / row["run"]
-        checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+        checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
         assert checkpoint["global_step"] == 3
     assert sorted(p.name for p in (out / "runs").iterdir()) == [row["run"] for row in rows]

@@ -97,6 +97,13 @@ BAD_OVERRIDES = [
     (["trainer.max_steps=0"], "trainer.max_steps"),
     (["run.name=a/b"], "run.name"),
     (["loss.temperature"], "loss.temperature"),
+    (["optimizer.base_lr=inf"], "optimizer.base_lr"),
+    (["loss.temperature=nan"], "loss.temperature"),
+    (["augment.blur.sigma=[0.1,inf]"], "augment.blur.sigma"),
+    (["optimizer.betas=[2,3]"], "optimizer.betas"),
+    (["trainer.val_every_n_epochs=0"], "trainer.val_every_n_epochs"),
+    (["trainer.limit_val_batches=-1"], "trainer.limit_val_batches"),
+    (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps"),
     (["=0.5"], "=0.5"),
 ]
 

@@ -202,7 +202,7 @@ def read_summary(run_dir: Path) -> dict:
 
 
 def checkpoint_step(run_dir: Path) -> int:
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     return int(checkpoint["global_step"])
 
 

@@ -106,7 +106,7 @@ def test_trained_encoder_has_a_lower_loss_on_fixed_views(first_run) -> None:
     L.seed_everything(config.run.seed, verbose=False)
     initial = SimCLR(config, num_classes=10)  # the weights the run started from
     trained = SimCLR(config, num_classes=10)
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     trained.load_state_dict(checkpoint["state_dict"])
     held_out = load_split(config.data, "test", subset=256, seed=1)
     images = torch.stack([held_out[i][0] for i in range(len(held_out))])
@@ -145,7 +145,7 @@ def test_exported_encoder_loads_into_torchvision(first_run) -> None:
     model.fc = nn.Identity()
     model.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
     model.load_state_dict(state, strict=True)
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     prefix = "encoder.backbone."
     trained = {
         k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
@@ -173,5 +173,5 @@ def test_resume_continues_the_global_step(first_run) -> None:
     # the resumed run logged only the steps after the first run's, not a restart from 0
     assert len(steps) == RESUMED_STEPS - FIRST_STEPS
     assert min(steps) >= FIRST_STEPS - 1
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == RESUMED_STEPS
