@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from linear_eval.config import PLOT_METHODS, EvalConfig, adapt_to_encoder, load_eval_config
@@ -163,13 +164,18 @@ def _retrieve(args: argparse.Namespace) -> int:
         retrieve,
     )
 
+    if args.top_k is not None and args.top_k < 1:
+        raise ConfigError(f"-k {args.top_k} is invalid: must be >= 1")
     gallery = load_index(args.index)
     loaded = load_encoder(args.checkpoint or gallery.meta["checkpoint"])
     preprocessing = preprocessing_of(gallery)
     images = [read_image(path, preprocessing.channels) for path in args.images]
     queries = query_features(loaded.extractor, images, preprocessing)
     check_compatible(gallery, loaded.extractor, queries.shape[1])
-    k = args.top_k or gallery.meta.get("top_k") or 5
+    k = args.top_k if args.top_k is not None else gallery.meta.get("top_k") or 5
+    if k > gallery.meta["count"]:
+        count = gallery.meta["count"]
+        print(f"-k {k}: the gallery holds {count} images; all are returned", file=sys.stderr)
     results = retrieve(gallery, queries, k)
     grid_dir = Path(args.grid_dir or Path(args.index) / "retrievals")
     report = []

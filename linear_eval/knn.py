@@ -72,12 +72,14 @@ def knn_classify(
     temperature: float = 0.1,
     chunk: int = 1024,
 ) -> dict[int, dict[str, float]]:
-    """{k: {"top1": ..., "top5": ...}} of the weighted kNN classifier, every k from one search.
+    """{k: {"top1", "top5", "neighbours"}} of the weighted kNN classifier, every k from one
+    search; "neighbours" is the number that voted (k, or the gallery size when k exceeds it).
 
     Training rows with label -1 (unlabelled) are left out of the index, and so are test rows.
     """
     train_known, test_known = train_labels >= 0, test_labels >= 0
     train_labels, test_labels = train_labels[train_known], test_labels[test_known]
+    labels_of_gallery = train_labels
     if not train_known.all():
         train_features = np.asarray(train_features)[train_known]
     if not test_known.all():
@@ -92,5 +94,10 @@ def knn_classify(
             similarities[:, :k], neighbour_labels[:, :k], num_classes, temperature
         )
         accuracy = topk_accuracy(votes, labels, (1, 5))
-        results[k] = {"top1": accuracy[1], "top5": accuracy[5]}
+        # a k beyond the gallery votes with all of it: said in the result, never silently
+        results[k] = {
+            "top1": accuracy[1],
+            "top5": accuracy[5],
+            "neighbours": min(k, len(labels_of_gallery)),
+        }
     return results

@@ -21,9 +21,11 @@ def _rows(results: dict) -> list[tuple[str, list[str]]]:
     rows: list[tuple[str, list[str]]] = []
     ks = sorted({int(k) for r in results.values() for k in r.get("knn", {})})
     for k in ks:
+        used = min(r.get("knn", {}).get(str(k), {}).get("neighbours", k) for r in results.values())
+        label = f"kNN k={k}" if used == k else f"kNN k={k} (all {used})"
         for metric in ("top1", "top5"):
             values = [results[n].get("knn", {}).get(str(k), {}).get(metric) for n in names]
-            rows.append((f"kNN k={k} {metric[:3]}-{metric[3:]}", [cell(v) for v in values]))
+            rows.append((f"{label} {metric[:3]}-{metric[3:]}", [cell(v) for v in values]))
     for key, label in (("linear", "linear"), ("linear_augmented", "linear crop+flip")):
         if any(key in r for r in results.values()):
             for metric in ("top1", "top5"):

@@ -116,3 +116,21 @@ def test_pretrain_then_evaluate_the_real_checkpoint(
     assert again["encoder_fingerprint"] == report["encoder_fingerprint"]
     assert again["results"]["pretrained"]["features_from_cache"]
     assert "linear" in again["results"]["pretrained"]
+
+
+@pytest.mark.parametrize("k", ["0", "-5"])
+def test_retrieve_refuses_a_k_below_one(run_dir: Path, tmp_path: Path, capsys, k: str) -> None:
+    query = save_png(synthetic_images("train").images[0], tmp_path / "query.png")
+    assert main(["retrieve", str(query), "--index", str(tmp_path / "none"), "-k", k]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"-k {k} is invalid" in err
+
+
+def test_a_k_beyond_the_gallery_is_said_in_the_table(run_dir: Path, capsys) -> None:
+    # the synthetic training split holds 64 images
+    code = main(["eval", "knn", "--checkpoint", str(run_dir), *EVAL_OVERRIDES, "knn.k=[5,1000]"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "kNN k=1000 (all 64) top-1" in out and "kNN k=5 top-1" in out
+    report = json.loads((run_dir / "eval.json").read_text())
+    assert report["results"]["pretrained"]["knn"]["1000"]["neighbours"] == 64
