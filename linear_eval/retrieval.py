@@ -20,14 +20,14 @@ import faiss
 import numpy as np
 import torch
 from omegaconf import OmegaConf
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from linear_eval.config import EvalConfig, RetrievalConfig
 from linear_eval.encoders import FeatureExtractor, frozen
 from linear_eval.features import Features, Preprocessing, select_device
 from linear_eval.knn import ADD_CHUNK, exact_index, normalized, search
 from simclr.config import ConfigError, DataConfig, merge_config
-from simclr.data import DataError, load_split, prepare_image
+from simclr.data import UNREADABLE_IMAGE, DataError, load_split, prepare_image
 
 INDEX_FILE, META_FILE = "index.faiss", "index.json"
 IVF_TRAINING_POINTS_PER_CELL = 256  # faiss k-means samples at most this many points per centroid
@@ -174,7 +174,7 @@ def read_image(path: str | Path, channels: int) -> torch.Tensor:
     try:
         with Image.open(path) as image:
             array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
+    except UNREADABLE_IMAGE as error:
         raise DataError(f"cannot read query image {str(path)!r}: {error}") from None
     tensor = torch.from_numpy(array.copy())
     return tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1).contiguous()

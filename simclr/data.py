@@ -39,6 +39,15 @@ FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 PREPARE_CHUNK = 4096  # images resized at once when an in-memory split is prepared
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# what PIL raises for a file it cannot decode: corrupt, truncated, not an image, or a
+# decompression bomb (more pixels than Image.MAX_IMAGE_PIXELS, PIL's guard)
+UNREADABLE_IMAGE = (
+    OSError,
+    UnidentifiedImageError,
+    ValueError,
+    SyntaxError,
+    Image.DecompressionBombError,
+)
 
 
 class DataError(ValueError):
@@ -121,7 +130,7 @@ class ImageFolder(Dataset):
             with Image.open(path) as image:
                 image = image.convert(self.mode)
                 array = np.asarray(image, dtype=np.uint8)
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
+        except UNREADABLE_IMAGE as error:
             warnings.warn(f"skipping unreadable image {path}: {error}", stacklevel=2)
             return None
         tensor = torch.from_numpy(array.copy())

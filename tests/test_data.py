@@ -234,6 +234,24 @@ def test_corrupt_image_is_skipped_with_a_warning_naming_it(tmp_path: Path) -> No
     assert len(epoch) == 2 and all(images.dtype == torch.uint8 for images, _ in epoch)
 
 
+def test_a_decompression_bomb_is_skipped_with_a_warning(tmp_path: Path, monkeypatch) -> None:
+    from PIL import Image
+
+    write_mixed_images(tmp_path)
+    Image.new("L", (300, 300)).save(tmp_path / "bomb.png")
+    # more than twice PIL's pixel limit: PIL raises DecompressionBombError rather than decode
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300 * 300 // 3)
+    config = data_config(tmp_path, "folder", path=str(tmp_path), image_size=8, batch_size=2)
+    dataset = load_split(config, "all")
+    bomb = dataset.source.files.index(tmp_path / "bomb.png")
+    with pytest.warns(UserWarning, match="bomb.png"):
+        assert dataset[bomb] is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loader = DataLoader(dataset, batch_size=2, collate_fn=collate_skipping_unreadable)
+        assert sum(len(images) for images, _ in loader) == 4  # the other files all decode
+
+
 def test_folder_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="is not a directory"):
         load_split(data_config(tmp_path, "folder", path=str(tmp_path / "absent")), "all")
