@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from tqdm.auto import tqdm
 from linear_eval.config import EvalConfig, FeaturesConfig
 from linear_eval.encoders import FeatureExtractor, frozen
 from linear_eval.feature_rows import FeatureRows
+from simclr.atomic import sha256_of
 from simclr.augment import Normalize
 from simclr.data import (
     ArrayImages,
@@ -42,7 +44,8 @@ from simclr.data import (
     resolved_channels,
 )
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: meta.json holds each array's sha256 and shape
+ARRAYS = ("features.npy", "labels.npy", "indices.npy")
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,30 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cache_problem(directory: Path) -> str | None:
+    """Why the cache in ``directory`` cannot be used (a file missing, cut or altered), or None.
+
+    Every array is checked against the shape and sha256 recorded when it was written, so a
+    cache overwritten with other bytes of the same size is caught too.
+    """
+    try:
+        meta = json.loads((directory / "meta.json").read_text())
+        recorded = meta["arrays"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"meta.json is missing or damaged ({type(error).__name__})"
+    for name in ARRAYS:
+        path = directory / name
+        if not path.is_file():
+            return f"{name} is missing"
+        try:
+            shape = list(np.load(path, mmap_mode="r").shape)
+        except (OSError, ValueError) as error:
+            return f"{name} is not a readable array ({type(error).__name__})"
+        if shape != recorded[name]["shape"] or sha256_of(path) != recorded[name]["sha256"]:
+            return f"{name} is not the array that was written (shape or sha256 differs)"
+    return None
+
+
 def load_cached(directory: Path) -> Features:
     meta = json.loads((directory / "meta.json").read_text())
     return Features(
@@ -192,8 +219,12 @@ def extract_features(
     files = files_of(dataset)
     key = cache_key(extractor, config, split, subset, preprocessing, files)
     directory = Path(cache_dir) / key
-    if (directory / "meta.json").is_file():
-        return load_cached(directory)
+    if directory.exists():
+        problem = cache_problem(directory)
+        if problem is None:
+            return load_cached(directory)
+        warnings.warn(f"feature cache {directory}: {problem}; recomputing it", stacklevel=2)
+        _remove(directory)
 
     meta = {
         "key": key,
@@ -258,6 +289,13 @@ def _write(
         raise ValueError(f"no readable image in {config.data.name}/{meta['split']}")
     dim = np.load(directory / "features.npy", mmap_mode="r").shape[1]
     meta.update(count=written, feature_dim=int(dim))
+    meta["arrays"] = {
+        name: {
+            "shape": list(np.load(directory / name, mmap_mode="r").shape),
+            "sha256": sha256_of(directory / name),
+        }
+        for name in ARRAYS
+    }
     meta["seconds"] = round(time.perf_counter() - start, 3)
     (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
@@ -283,6 +321,13 @@ def _extract_here(
             representation = model(normalize(images.to(device))).float().cpu().numpy()
             rows.append(representation, labels.numpy(), indices.numpy())
     return rows.close()
+
+
+def _remove(directory: Path) -> None:
+    """Move a damaged cache aside first, so that a reader never sees it half deleted."""
+    doomed = directory.with_name(f"{directory.name}.damaged-{os.getpid()}")
+    os.replace(directory, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def split_label(meta: dict) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from simclr.atomic import atomic_write
+
 EVAL_FILE = "eval.json"
 
 
@@ -67,5 +69,5 @@ def write_report(report: dict, run_dir: str | Path) -> Path:
             for name, result in report["results"].items():
                 merged.setdefault(name, {}).update(result)
             report = {**report, "results": merged}
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write(path, (json.dumps(report, indent=2) + "\n").encode())
     return path

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from linear_eval.config import EvalConfig, RetrievalConfig
 from linear_eval.encoders import FeatureExtractor, frozen
 from linear_eval.features import Features, Preprocessing, select_device
 from linear_eval.knn import ADD_CHUNK, exact_index, normalized, search
+from simclr.atomic import atomic_write, remove_stale_temporaries, sha256_of, temporary_name
 from simclr.config import ConfigError, DataConfig, merge_config
 from simclr.data import UNREADABLE_IMAGE, DataError, load_split, prepare_image
 
@@ -110,23 +112,49 @@ def build_index(
 
 
 def save_index(gallery: GalleryIndex, directory: str | Path) -> Path:
+    """``index.faiss`` and ``index.json`` (with the sha256 of the index), each written whole."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    faiss.write_index(gallery.index, str(directory / INDEX_FILE))
-    (directory / META_FILE).write_text(json.dumps(gallery.meta) + "\n")
+    remove_stale_temporaries(directory)
+    temporary = temporary_name(directory / INDEX_FILE)
+    faiss.write_index(gallery.index, str(temporary))
+    meta = {**gallery.meta, "index_sha256": sha256_of(temporary)}
+    # the index first: a kill between the two renames leaves an index.json that refuses it
+    os.replace(temporary, directory / INDEX_FILE)
+    atomic_write(directory / META_FILE, (json.dumps(meta) + "\n").encode())
+    gallery.meta = meta
     return directory
 
 
 def load_index(directory: str | Path) -> GalleryIndex:
+    """The index saved in ``directory``; a missing, damaged or altered one is a ConfigError."""
     directory = Path(directory)
     if not (directory / INDEX_FILE).is_file() or not (directory / META_FILE).is_file():
         raise ConfigError(f"--index {directory}: no {INDEX_FILE} and {META_FILE} there")
-    gallery = GalleryIndex(
-        faiss.read_index(str(directory / INDEX_FILE)),
-        json.loads((directory / META_FILE).read_text()),
-    )
-    if gallery.meta["index_type"] == "ivf":
-        faiss.extract_index_ivf(gallery.index).nprobe = gallery.meta["nprobe"]
+
+    def damaged(what: str) -> ConfigError:
+        return ConfigError(
+            f"--index {directory}: {what}: rebuild it with 'simclr index --checkpoint CHECKPOINT "
+            f"--out {directory}'"
+        )
+
+    try:
+        meta = json.loads((directory / META_FILE).read_text())
+        expected = meta["index_sha256"]
+        kind, count, nprobe = meta["index_type"], meta["count"], meta["nprobe"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise damaged(f"{META_FILE} is damaged or incomplete ({type(error).__name__})") from None
+    if sha256_of(directory / INDEX_FILE) != expected:
+        raise damaged(f"{INDEX_FILE} is damaged (its sha256 is not the one recorded)")
+    try:
+        index = faiss.read_index(str(directory / INDEX_FILE))
+    except RuntimeError:
+        raise damaged(f"faiss cannot read {INDEX_FILE}") from None
+    if index.ntotal != count:
+        raise damaged(f"{INDEX_FILE} holds {index.ntotal} vectors, {META_FILE} says {count}")
+    gallery = GalleryIndex(index, meta)
+    if kind == "ivf":
+        faiss.extract_index_ivf(gallery.index).nprobe = nprobe
     return gallery
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from lightning.pytorch.callbacks import (
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import OmegaConf
 
+from simclr.atomic import atomic_write, remove_stale_temporaries
 from simclr.config import ConfigError, SimCLRConfig, load_config, save_config
 from simclr.data import SimCLRDataModule, loader_workers
 from simclr.divergence import StopOnDivergence
@@ -136,13 +136,6 @@ def scale_line(trainer: L.Trainer, module: SimCLR) -> str:
     )
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path``, then rename it into place."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-
-
 def build_trainer(config: SimCLRConfig, run_dir: Path, outputs: RunOutputs) -> L.Trainer:
     trainer_config = config.trainer
     checkpoints = run_dir / "checkpoints"
@@ -231,6 +224,7 @@ def pretrain(
     trainer = build_trainer(config, run.path, outputs)
     run.claim()
     if run.writer:
+        remove_stale_temporaries(run.path)  # of an earlier process killed while writing
         save_config(config, run.path / "config.yaml")
     # the views are made in the module on purpose; the data module only hands over uint8
     warnings.filterwarnings("ignore", message=".*on_after_batch_transfer.*LightningDataModule")

@@ -184,3 +184,34 @@ def test_two_processes_write_the_cache_of_one(run_dir: Path) -> None:
     ]
     assert results[0]["knn"] == results[1]["knn"]
     assert results[0]["linear"]["top1"] == results[1]["linear"]["top1"]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["garbage of the same size", "truncated features", "no labels", "no meta", "cut meta"],
+)
+def test_a_damaged_cache_is_recomputed_with_a_warning(run_dir: Path, damage: str) -> None:
+    loaded = load_encoder(run_dir)
+    config = eval_config(loaded.pretrain_config)
+    first = extract_features(loaded.extractor, config, "test", None, run_dir / "cache")
+    expected = np.array(first.representation)
+    directory = first.directory
+    features = directory / "features.npy"
+    if damage == "garbage of the same size":
+        size = features.stat().st_size
+        header = features.read_bytes()[:128]  # a valid .npy header, other numbers
+        features.write_bytes(header + np.random.default_rng(0).bytes(size - 128))
+    elif damage == "truncated features":
+        features.write_bytes(features.read_bytes()[:300])
+    elif damage == "no labels":
+        (directory / "labels.npy").unlink()
+    elif damage == "no meta":
+        (directory / "meta.json").unlink()
+    else:
+        (directory / "meta.json").write_text((directory / "meta.json").read_text()[:40])
+    with pytest.warns(UserWarning, match="recomputing it"):
+        again = extract_features(loaded.extractor, config, "test", None, run_dir / "cache")
+    assert not again.from_cache and again.directory == directory
+    np.testing.assert_array_equal(np.array(again.representation), expected)
+    # and the recomputed cache is used as it is from then on
+    assert extract_features(loaded.extractor, config, "test", None, run_dir / "cache").from_cache

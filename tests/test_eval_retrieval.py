@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,55 @@ def test_a_query_from_another_encoder_or_dimension_is_refused(run_dir: Path) -> 
     assert "\n" not in str(error.value) and isinstance(error.value, ConfigError)
     with pytest.raises(IndexMismatchError, match="256-d"):
         check_compatible(gallery, raw_pixels(), 256)
+
+
+def _cut(path: Path, keep: int) -> None:
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+def _drop_key(path: Path, key: str) -> None:
+    meta = json.loads(path.read_text())
+    del meta[key]
+    path.write_text(json.dumps(meta))
+
+
+DAMAGES = {
+    "truncated index": lambda d: _cut(d / "index.faiss", 100),
+    "empty index": lambda d: _cut(d / "index.faiss", 0),
+    "other bytes, same size": lambda d: (d / "index.faiss").write_bytes(
+        bytes(len((d / "index.faiss").read_bytes()))
+    ),
+    "truncated index.json": lambda d: _cut(d / "index.json", 50),
+    "incomplete index.json": lambda d: _drop_key(d / "index.json", "count"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_index_is_a_one_line_error_that_says_rebuild(
+    run_dir: Path, tmp_path: Path, damage: str
+) -> None:
+    loaded = load_encoder(run_dir)
+    config = eval_config(loaded.pretrain_config)
+    features = extract_features(loaded.extractor, config, "test", None, run_dir / "cache")
+    save_index(build_index(features, loaded.extractor, config, loaded.source), tmp_path / "i")
+    DAMAGES[damage](tmp_path / "i")
+    with pytest.raises(ConfigError, match="rebuild it with 'simclr index") as error:
+        load_index(tmp_path / "i")
+    assert "\n" not in str(error.value)
+
+
+def test_a_rebuilt_index_replaces_the_old_one_whole(run_dir: Path, tmp_path: Path) -> None:
+    loaded = load_encoder(run_dir)
+    config = eval_config(loaded.pretrain_config)
+    features = extract_features(loaded.extractor, config, "test", None, run_dir / "cache")
+    gallery = build_index(features, loaded.extractor, config, loaded.source)
+    save_index(gallery, tmp_path / "i")
+    stale = tmp_path / "i" / ".index.faiss.tmp-999999999"  # a killed earlier write
+    stale.write_bytes(b"half")
+    save_index(gallery, tmp_path / "i")
+    assert not stale.exists()
+    assert sorted(p.name for p in (tmp_path / "i").iterdir()) == ["index.faiss", "index.json"]
+    assert load_index(tmp_path / "i").index.ntotal == len(features)
 
 
 def test_loading_a_missing_index_is_a_config_error(tmp_path: Path) -> None:
