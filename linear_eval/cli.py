@@ -169,6 +169,11 @@ def _retrieve(args: argparse.Namespace) -> int:
     gallery = load_index(args.index)
     loaded = load_encoder(args.checkpoint or gallery.meta["checkpoint"])
     preprocessing = preprocessing_of(gallery)
+    if loaded.encoder.in_channels != preprocessing.channels:
+        raise ConfigError(
+            f"--checkpoint {loaded.source}: takes {loaded.encoder.in_channels}-channel images, "
+            f"but the index {args.index} was built from {preprocessing.channels}-channel ones"
+        )
     images = [read_image(path, preprocessing.channels) for path in args.images]
     queries = query_features(loaded.extractor, images, preprocessing)
     check_compatible(gallery, loaded.extractor, queries.shape[1])

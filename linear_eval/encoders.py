@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import yaml
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from simclr.config import ConfigError, SimCLRConfig, load_config
@@ -102,6 +104,19 @@ def _load_weights(module: nn.Module, state: dict, path: Path) -> None:
         raise ConfigError(message) from None
 
 
+def _encoder_described_in(description_path: Path, path: Path) -> Encoder:
+    """The (untrained) encoder that ``encoder.yaml`` describes; a bad description is one line."""
+    try:
+        description = OmegaConf.to_container(OmegaConf.load(description_path))
+        description.pop("feature_dim", None)
+        return Encoder(**description)
+    except (yaml.YAMLError, OmegaConfBaseException, AttributeError, TypeError, ValueError) as e:
+        detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise ConfigError(
+            f"--checkpoint {path}: {description_path.name} does not describe an encoder: {detail}"
+        ) from None
+
+
 def load_encoder(path: str | Path) -> LoadedEncoder:
     """f from a ``.ckpt``, an exported ``encoder.pt`` (with ``encoder.yaml``) or a run dir."""
     path = _resolve(Path(path))
@@ -124,9 +139,7 @@ def load_encoder(path: str | Path) -> LoadedEncoder:
         description_path = path.with_name("encoder.yaml")
         if not description_path.is_file():
             raise ConfigError(f"--checkpoint {path}: encoder.yaml describing it is missing")
-        description = OmegaConf.to_container(OmegaConf.load(description_path))
-        description.pop("feature_dim", None)
-        encoder = Encoder(**description)
+        encoder = _encoder_described_in(description_path, path)
         _load_weights(encoder.backbone, read_torch_file(path), path)
         run_dir = path.parent
         config_path = run_dir / "config.yaml"
