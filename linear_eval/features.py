@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from linear_eval.config import EvalConfig, FeaturesConfig
 from linear_eval.encoders import FeatureExtractor, frozen
 from linear_eval.feature_rows import FeatureRows
-from simclr.atomic import sha256_of
+from simclr.atomic import remove_stale_temporaries, sha256_of
 from simclr.augment import Normalize
 from simclr.data import (
     ArrayImages,
@@ -45,6 +45,7 @@ from simclr.data import (
 )
 
 CACHE_VERSION = 2  # 2: meta.json holds each array's sha256 and shape
+PARTIAL_MARK = ".partial-"  # a cache being written: <key>.partial-<pid>, renamed when complete
 ARRAYS = ("features.npy", "labels.npy", "indices.npy")
 
 
@@ -239,9 +240,10 @@ def extract_features(
         "classes": classes_of(dataset),
         "files": None if files is None else [str(p) for p in files],
     }
-    partial = Path(cache_dir) / f"{key}.partial-{os.getpid()}"
+    partial = Path(cache_dir) / f"{key}{PARTIAL_MARK}{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
+    remove_stale_temporaries(cache_dir, PARTIAL_MARK)  # extractions killed earlier
     try:
         _write(extractor, dataset, preprocessing, config, partial, meta)
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 TEMPORARY_MARK = ".tmp-"
@@ -26,16 +27,17 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
-def remove_stale_temporaries(directory: str | Path) -> list[Path]:
-    """Delete the temporary files that killed writes left in ``directory``; what was removed.
-
-    A temporary file whose process still runs is another writer's and is left alone.
-    """
+def remove_stale_temporaries(directory: str | Path, mark: str = TEMPORARY_MARK) -> list[Path]:
+    """Delete what killed writes left in ``directory`` (files or folders named ``...<mark><pid>``
+    whose process is gone); what was removed. Another running writer's are left alone."""
     removed = []
-    for path in Path(directory).glob(f".*{TEMPORARY_MARK}*"):
-        pid = path.name.rsplit(TEMPORARY_MARK, 1)[-1]
+    for path in Path(directory).glob(f"*{mark}*"):
+        pid = path.name.rsplit(mark, 1)[-1]
         if pid.isdigit() and not _running(int(pid)):
-            path.unlink(missing_ok=True)
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
             removed.append(path)
     return removed
 

@@ -29,11 +29,12 @@ import torch
 import torchvision
 import torchvision.transforms.v2.functional as TF
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from torch.utils.data._utils.collate import default_collate
 from torchvision.datasets.utils import extract_archive
 
 from simclr.config import DataConfig
+from simclr.sampling import EpochSampler
 
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 PREPARE_CHUNK = 4096  # images resized at once when an in-memory split is prepared
@@ -454,15 +455,25 @@ class SimCLRDataModule(L.LightningDataModule):
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
         workers = loader_workers(self.config.num_workers, dataset)
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        if train:  # the order is a function of (seed, epoch, rank): see simclr.sampling
+            sampler = EpochSampler(len(dataset), self.config.batch_size, self.seed, rank, world)
+        elif world > 1:  # Lightning's own replacement is off for the training order's sake
+            sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)
+        else:
+            sampler = None
         return DataLoader(
             dataset,
             batch_size=self.config.batch_size,
-            shuffle=train,
+            sampler=sampler,
             drop_last=train,  # every step contrasts a full batch of N images
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=torch.cuda.is_available(),
             collate_fn=collate_skipping_unreadable,
+            # its own generator: making an iterator must not draw from the views' random state
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def train_dataloader(self) -> DataLoader:

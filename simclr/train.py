@@ -32,6 +32,7 @@ from simclr.data import SimCLRDataModule, loader_workers
 from simclr.divergence import StopOnDivergence
 from simclr.launch import check_devices, run_directory, sync_batchnorm
 from simclr.module import SimCLR
+from simclr.resume import ExactResume
 from simclr.torch_files import read_torch_file
 
 
@@ -151,6 +152,7 @@ def build_trainer(config: SimCLRConfig, run_dir: Path, outputs: RunOutputs) -> L
         # the rolling last.ckpt makes an interrupted run resumable close to where it stopped
         LastCheckpoint(checkpoints, trainer_config.last_checkpoint_every_n_steps),
         StopOnDivergence(str(checkpoints / "last.ckpt")),
+        ExactResume(),
         LearningRateMonitor(logging_interval="step"),
         outputs,
     ]
@@ -172,6 +174,7 @@ def build_trainer(config: SimCLRConfig, run_dir: Path, outputs: RunOutputs) -> L
         num_sanity_val_steps=0,
         enable_progress_bar=trainer_config.progress_bar,
         enable_model_summary=False,
+        use_distributed_sampler=False,  # simclr.sampling deals the images to the processes
         callbacks=callbacks,
         logger=[
             CSVLogger(run_dir, name="csv"),

@@ -215,3 +215,14 @@ def test_a_damaged_cache_is_recomputed_with_a_warning(run_dir: Path, damage: str
     np.testing.assert_array_equal(np.array(again.representation), expected)
     # and the recomputed cache is used as it is from then on
     assert extract_features(loaded.extractor, config, "test", None, run_dir / "cache").from_cache
+
+
+def test_what_a_killed_extraction_left_is_removed_at_the_next(run_dir: Path) -> None:
+    loaded = load_encoder(run_dir)
+    config = eval_config(loaded.pretrain_config)
+    cache = run_dir / "cache"
+    stale = cache / "0123abcd.partial-999999999"  # no process has this id
+    (stale / "sub").mkdir(parents=True)
+    features = extract_features(loaded.extractor, config, "test", None, cache)
+    assert not stale.exists()
+    assert sorted(p.name for p in cache.iterdir()) == [features.directory.name]
