@@ -289,6 +289,9 @@ def _write(
         )
     if written == 0:
         raise ValueError(f"no readable image in {config.data.name}/{meta['split']}")
+    if written < len(dataset):
+        skipped = len(dataset) - written
+        warnings.warn(f"{description}: skipped {skipped} of {len(dataset)} images", stacklevel=2)
     dim = np.load(directory / "features.npy", mmap_mode="r").shape[1]
     meta.update(count=written, feature_dim=int(dim))
     meta["arrays"] = {

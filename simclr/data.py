@@ -31,9 +31,10 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from torch.utils.data._utils.collate import default_collate
-from torchvision.datasets.utils import extract_archive
+from torchvision.datasets.utils import download_and_extract_archive, extract_archive
 
 from simclr.config import DataConfig
+from simclr.plain_pickle import UnsafePickle, load_plain_pickle
 from simclr.sampling import EpochSampler
 
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -208,21 +209,9 @@ def _trusting_files_on_disk(cls: type) -> type:
         names = [name for name, _ in self.train_list + self.test_list]
         return all(os.path.isfile(os.path.join(self.root, self.base_folder, n)) for n in names)
 
-    def load_meta(self) -> None:
-        path = os.path.join(self.root, self.base_folder, self.meta["filename"])
-        self.classes = []
-        if os.path.isfile(path):
-            with open(path, "rb") as infile:
-                self.classes = pickle.load(infile, encoding="latin1")[self.meta["key"]]
-
-    members: dict = {"_check_integrity": files_present}
-    if hasattr(cls, "_load_meta"):
-        members["_load_meta"] = load_meta
-    return type(cls.__name__, (cls,), members)
+    return type(cls.__name__, (cls,), {"_check_integrity": files_present})
 
 
-_CIFAR10 = _trusting_files_on_disk(torchvision.datasets.CIFAR10)
-_CIFAR100 = _trusting_files_on_disk(torchvision.datasets.CIFAR100)
 _STL10 = _trusting_files_on_disk(torchvision.datasets.STL10)
 
 
@@ -257,15 +246,36 @@ def read_fashion_mnist(config: DataConfig, split: str) -> ArrayImages:
 
 def _read_cifar(cls: type, name: str) -> Callable[[DataConfig, str], ArrayImages]:
     def read(config: DataConfig, split: str) -> ArrayImages:
-        try:
-            dataset = cls(config.root, train=split == "train", download=config.download)
-        except (RuntimeError, OSError) as error:
-            raise _torchvision_error(name, config.root, error) from None
-        images = torch.from_numpy(np.ascontiguousarray(dataset.data)).permute(0, 3, 1, 2)
-        return ArrayImages(images.contiguous(), torch.tensor(dataset.targets), dataset.classes)
+        folder = Path(config.root) / cls.base_folder
+        names = [file for file, _ in (cls.train_list if split == "train" else cls.test_list)]
+        if not all((folder / file).is_file() for file in names):
+            if not config.download:
+                raise DataError(
+                    f"cannot read {name} under data.root={config.root!r}: {folder} lacks "
+                    f"{', '.join(names)} (data.download=false)"
+                )
+            try:  # torchvision checks the archive's md5
+                download_and_extract_archive(cls.url, config.root, None, cls.filename, cls.tgz_md5)
+            except (RuntimeError, OSError) as error:
+                raise _torchvision_error(name, config.root, error) from None
+        batches = [_plain_pickle(folder / file, name) for file in names]
+        labels = [label for b in batches for label in b.get("labels", b.get("fine_labels", []))]
+        images = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32)
+        meta = folder / cls.meta["filename"]
+        classes = _plain_pickle(meta, name)[cls.meta["key"]] if meta.is_file() else []
+        return ArrayImages(torch.from_numpy(images.copy()), torch.tensor(labels), classes)
 
-    read.__doc__ = f"{name} from torchvision's python-pickle batches."
+    read.__doc__ = f"{name} from its official python-pickle batches, read without running code."
     return read
+
+
+def _plain_pickle(path: Path, name: str) -> dict:
+    try:
+        return load_plain_pickle(path)
+    except UnsafePickle as error:
+        raise DataError(f"{name} file {path} is refused: {error}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
+        raise DataError(f"{name} file {path} is not readable ({type(error).__name__})") from None
 
 
 def read_stl10(config: DataConfig, split: str) -> ArrayImages:
@@ -302,7 +312,7 @@ DATASETS: dict[str, DatasetSpec] = {
         read_fashion_mnist, 1, (0.2860,), (0.3530,), ("train", "test"), "train", "train", "test"
     ),
     "cifar10": DatasetSpec(
-        _read_cifar(_CIFAR10, "cifar10"),
+        _read_cifar(torchvision.datasets.CIFAR10, "cifar10"),
         3,
         (0.4914, 0.4822, 0.4465),
         (0.2470, 0.2435, 0.2616),
@@ -312,7 +322,7 @@ DATASETS: dict[str, DatasetSpec] = {
         "test",
     ),
     "cifar100": DatasetSpec(
-        _read_cifar(_CIFAR100, "cifar100"),
+        _read_cifar(torchvision.datasets.CIFAR100, "cifar100"),
         3,
         (0.5071, 0.4865, 0.4409),
         (0.2673, 0.2564, 0.2762),

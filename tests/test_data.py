@@ -406,3 +406,22 @@ def test_normalization_fits_the_channel_count(name: str, channels, mean: list) -
     assert len(got_std) == len(mean)
     explicit = normalization(DataConfig(name=name, channels=channels), [0.5], [0.5])
     assert explicit == ([0.5] * len(mean), [0.5] * len(mean))
+
+
+def test_a_cifar_batch_that_would_run_code_is_refused(cifar10_root, tmp_path: Path) -> None:
+    import os
+
+    root, _, _ = cifar10_root
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    batch = root / "cifar-10-batches-py" / "test_batch"
+    batch.write_bytes(pickle.dumps({"data": Payload(), "labels": [1]}))
+    with pytest.raises(DataError, match="test_batch is refused: it asks for") as error:
+        load_split(data_config(root, "cifar10", image_size=32), "test")
+    assert "\n" not in str(error.value) and not marker.exists()
+    pickle.loads(batch.read_bytes())  # the same bytes do run code under plain pickle
+    assert marker.exists()

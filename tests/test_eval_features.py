@@ -144,8 +144,11 @@ def test_an_image_folder_skips_unreadable_files_and_keeps_paths(tmp_path: Path) 
             "features.num_workers=0",
         ],
     )
-    with pytest.warns(UserWarning, match="broken.png"):
+    with pytest.warns(UserWarning) as caught:
         features = extract_features(raw_pixels(), config, "all", None, tmp_path / "cache")
+    messages = [str(w.message) for w in caught]
+    assert any("broken.png" in m for m in messages)
+    assert any("skipped 1 of 4 images" in m for m in messages)  # and the count at the end
     assert [Path(p).name for p in features.paths] == ["1.png", "2.png", "3.png"]
     assert features.labels.tolist() == [0, 0, 1]
     assert features.representation.shape == (3, 3 * 8 * 8)
