@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from linear_eval.config import PLOT_METHODS, EvalConfig, adapt_to_encoder, load_eval_config
@@ -160,7 +161,6 @@ def _retrieve(args: argparse.Namespace) -> int:
         load_index,
         preprocessing_of,
         query_features,
-        read_image,
         retrieve,
     )
 
@@ -174,7 +174,7 @@ def _retrieve(args: argparse.Namespace) -> int:
             f"--checkpoint {loaded.source}: takes {loaded.encoder.in_channels}-channel images, "
             f"but the index {args.index} was built from {preprocessing.channels}-channel ones"
         )
-    images = [read_image(path, preprocessing.channels) for path in args.images]
+    paths, images = _readable_queries(args.images, preprocessing.channels)
     queries = query_features(loaded.extractor, images, preprocessing)
     check_compatible(gallery, loaded.extractor, queries.shape[1])
     k = args.top_k if args.top_k is not None else gallery.meta.get("top_k") or 5
@@ -184,7 +184,7 @@ def _retrieve(args: argparse.Namespace) -> int:
     results = retrieve(gallery, queries, k)
     grid_dir = Path(args.grid_dir or Path(args.index) / "retrievals")
     report = []
-    for path, image, hits in zip(args.images, images, results):
+    for path, image, hits in zip(paths, images, results):
         grid = None
         if not args.no_grid:
             neighbours = gallery_images(gallery, [hit["row"] for hit in hits])
@@ -204,6 +204,29 @@ def _retrieve(args: argparse.Namespace) -> int:
         if entry["grid"]:
             print(f"  grid: {entry['grid']}")
     return 0
+
+
+def _readable_queries(paths: list[str], channels: int) -> tuple[list[str], list]:
+    """The query images that decode; each that does not is warned about and counted."""
+    from linear_eval.retrieval import read_image
+    from simclr.data import DataError
+
+    kept, images, errors = [], [], []
+    for path in paths:
+        try:
+            images.append(read_image(path, channels))
+            kept.append(path)
+        except DataError as error:
+            errors.append(error)
+    if not kept:  # nothing to answer: the command fails with the reason, in one line
+        if len(errors) == 1:
+            raise errors[0]
+        raise DataError(f"none of the {len(paths)} query images is readable ({errors[0]})")
+    for error in errors:
+        warnings.warn(str(error), stacklevel=2)
+    if errors:
+        print(f"skipped {len(errors)} of {len(paths)} query images", file=sys.stderr)
+    return kept, images
 
 
 def _add_retrieve(commands: argparse._SubParsersAction) -> None:

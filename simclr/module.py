@@ -66,6 +66,7 @@ class SimCLR(L.LightningModule):
             if config.probe.enabled and num_classes > 0
             else None
         )
+        self.skipped_images = 0  # by this process, counted for the run's summary
         self.memory_format = (
             torch.channels_last if config.trainer.channels_last else torch.contiguous_format
         )
@@ -95,6 +96,7 @@ class SimCLR(L.LightningModule):
     def training_step(self, batch: Any, batch_index: int) -> torch.Tensor | None:
         view1, view2, labels = batch
         n = view1.shape[0]
+        self.skipped_images += self.config.data.batch_size - n  # unreadable files left out
         if n < 2:  # every image of the batch was unreadable, or a single image: no negatives
             return None
         representation = self.encoder(torch.cat([view1, view2]))

@@ -46,6 +46,8 @@ class PretrainSummary:
     contrastive_accuracy: float | None
     probe_accuracy: float | None
     encoder_path: str
+    skipped_images: int = 0  # unreadable image reads left out, all epochs and processes
+    training_images: int = 0
 
     def lines(self) -> list[str]:
         def fmt(value: float | None, spec: str) -> str:
@@ -60,7 +62,14 @@ class PretrainSummary:
             f"contrastive top-1    {fmt(self.contrastive_accuracy, '.3f')}",
             f"online probe top-1   {fmt(self.probe_accuracy, '.3f')} (validation split)",
             f"exported encoder     {self.encoder_path}",
-        ]
+        ] + (
+            [
+                f"skipped              {self.skipped_images} unreadable of "
+                f"{self.training_images:,} images (summed over epochs; each was warned by name)"
+            ]
+            if self.skipped_images
+            else []
+        )
 
 
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> SimCLRConfig:
@@ -117,11 +126,19 @@ class RunOutputs(Callback):
             contrastive_accuracy=_metric(trainer, "train/contrastive_acc"),
             probe_accuracy=_metric(trainer, "val/probe_acc"),
             encoder_path=str(self.run_dir / "encoder.pt"),
+            skipped_images=_sum_over_processes(trainer, pl_module),
+            training_images=len(getattr(trainer.datamodule, "train_set", None) or []),
         )
         if trainer.is_global_zero:
             export_encoder(pl_module, self.run_dir)
             text = json.dumps(asdict(self.summary), indent=2) + "\n"
             atomic_write(self.run_dir / "summary.json", text.encode())
+
+
+def _sum_over_processes(trainer: L.Trainer, module: SimCLR) -> int:
+    """Unreadable images every process left out (on the module's device: NCCL needs GPUs)."""
+    count = torch.tensor(float(module.skipped_images), device=module.device)
+    return int(trainer.strategy.reduce(count, reduce_op="sum"))
 
 
 def scale_line(trainer: L.Trainer, module: SimCLR) -> str:

@@ -134,3 +134,19 @@ def test_a_k_beyond_the_gallery_is_said_in_the_table(run_dir: Path, capsys) -> N
     assert "kNN k=1000 (all 64) top-1" in out and "kNN k=5 top-1" in out
     report = json.loads((run_dir / "eval.json").read_text())
     assert report["results"]["pretrained"]["knn"]["1000"]["neighbours"] == 64
+
+
+def test_an_unreadable_query_is_skipped_and_counted(run_dir: Path, tmp_path: Path, capsys):
+    index_dir = tmp_path / "index"
+    args = ["index", "--checkpoint", str(run_dir), "--out", str(index_dir), *EVAL_OVERRIDES]
+    assert main(args) == 0
+    good = save_png(synthetic_images("train").images[7], tmp_path / "good.png")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="broken.png"):
+        code = main(["retrieve", str(broken), str(good), "--index", str(index_dir), "--json"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert [entry["query"] for entry in json.loads(captured.out)] == [str(good)]
+    assert "skipped 1 of 2 query images" in captured.err

@@ -175,3 +175,35 @@ def test_resume_continues_the_global_step(first_run) -> None:
     assert min(steps) >= FIRST_STEPS - 1
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == RESUMED_STEPS
+
+
+def test_a_folder_run_counts_the_unreadable_images_it_skipped(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    from simclr.cli import main
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for index in range(15):
+        Image.new("RGB", (12, 12), (index * 16, 0, 0)).save(images / f"{index}.png")
+    (images / "broken.png").write_bytes(b"not an image")  # 16 files: 4 full batches of 4
+    argv = [
+        "pretrain",
+        "data.name=folder",
+        f"data.path={images}",
+        "data.image_size=8",
+        "data.batch_size=4",
+        "data.num_workers=0",
+        "encoder.stem=small",
+        "trainer.accelerator=cpu",
+        "trainer.devices=1",
+        "trainer.max_epochs=2",
+        "trainer.progress_bar=false",
+        f"run.out_dir={tmp_path}",
+        "run.name=folder",
+    ]
+    with pytest.warns(UserWarning, match="broken.png"):
+        assert main(argv) == 0
+    summary = json.loads((tmp_path / "folder" / "summary.json").read_text())
+    assert summary["skipped_images"] == 2 and summary["training_images"] == 16  # once an epoch
+    assert "skipped              2 unreadable of 16 images" in capsys.readouterr().out
