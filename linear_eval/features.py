@@ -292,8 +292,6 @@ def _write(
     if written < len(dataset):
         skipped = len(dataset) - written
         warnings.warn(f"{description}: skipped {skipped} of {len(dataset)} images", stacklevel=2)
-    dim = np.load(directory / "features.npy", mmap_mode="r").shape[1]
-    meta.update(count=written, feature_dim=int(dim))
     meta["arrays"] = {
         name: {
             "shape": list(np.load(directory / name, mmap_mode="r").shape),
@@ -301,6 +299,7 @@ def _write(
         }
         for name in ARRAYS
     }
+    meta.update(count=written, feature_dim=meta["arrays"]["features.npy"]["shape"][1])
     meta["seconds"] = round(time.perf_counter() - start, 3)
     (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 

@@ -79,7 +79,6 @@ def knn_classify(
     """
     train_known, test_known = train_labels >= 0, test_labels >= 0
     train_labels, test_labels = train_labels[train_known], test_labels[test_known]
-    labels_of_gallery = train_labels
     if not train_known.all():
         train_features = np.asarray(train_features)[train_known]
     if not test_known.all():
@@ -98,6 +97,6 @@ def knn_classify(
         results[k] = {
             "top1": accuracy[1],
             "top5": accuracy[5],
-            "neighbours": min(k, len(labels_of_gallery)),
+            "neighbours": min(k, len(train_labels)),
         }
     return results

@@ -32,13 +32,14 @@ class StopOnDivergence(Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         loss_finite = loss is None or bool(torch.isfinite(loss.detach()))
         # buffers too: BatchNorm's running variance overflows before the loss does
-        state = [t.detach() for t in pl_module.state_dict().values() if t.is_floating_point()]
+        tensors = [*pl_module.parameters(), *pl_module.buffers()]
+        state = [t.detach() for t in tensors if t.is_floating_point()]
         weights_finite = bool(torch.isfinite(torch.nn.utils.get_total_norm(state)))
         if loss_finite and weights_finite:
             return
         what = "the loss" if not loss_finite else "a weight or BatchNorm statistic"
-        optimizer = getattr(pl_module, "config", None)
-        lr = f" (now {optimizer.optimizer.base_lr:g})" if optimizer is not None else ""
+        config = getattr(pl_module, "config", None)
+        lr = f" (now {config.optimizer.base_lr:g})" if config is not None else ""
         raise TrainingDiverged(
             f"training diverged at step {trainer.global_step}: {what} is not finite; nothing "
             f"was exported and {self.last_checkpoint} keeps the last finite weights (if one was "

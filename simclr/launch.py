@@ -141,14 +141,13 @@ def check_devices(trainer: TrainerConfig) -> None:
     require(sync in SYNC_BATCHNORM_CHOICES, "trainer.sync_batchnorm", sync, choices)
     gpu_note = "true needs GPUs (torch's SyncBatchNorm runs only there): use auto or false"
     require(sync is not True or uses_gpu(trainer), "trainer.sync_batchnorm", sync, gpu_note)
-    if nodes > 1 and not launcher_variables_set():
-        require(
-            False,
-            "trainer.num_nodes",
-            nodes,
-            "> 1 needs a launcher on every node (torchrun, srun, or NODE_RANK, MASTER_ADDR and "
-            "MASTER_PORT set by hand); see README 'One GPU or several'",
-        )
+    require(
+        nodes == 1 or launcher_variables_set(),
+        "trainer.num_nodes",
+        nodes,
+        "> 1 needs a launcher on every node (torchrun, srun, or NODE_RANK, MASTER_ADDR and "
+        "MASTER_PORT set by hand); see README 'One GPU or several'",
+    )
 
 
 def _check_device_value(devices: Any) -> None:

@@ -4,9 +4,8 @@ Lightning restores the weights, the optimizer, the learning-rate schedule and th
 views are drawn from torch's global random state, and the images of the interrupted epoch come
 in an order the sampler derives from (seed, epoch); so the checkpoint also keeps every random
 state (torch, CUDA, numpy, Python) and how many batches of the epoch were trained. On resume,
-both are put back before the first batch is drawn, and the sampler
-skips the batches already seen: on CPU the resumed run's encoder is the uninterrupted run's,
-bit for bit.
+both are put back before the first batch is drawn, and the sampler skips the batches already
+seen: on CPU the resumed run's encoder is the uninterrupted run's, bit for bit.
 """
 
 from __future__ import annotations

@@ -34,6 +34,14 @@ pytest_plugins = ["eval_fixtures"]
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
+def gallery_of_test_split(run_dir: Path):
+    """(the run's encoder, its test-split features, an index over them)."""
+    loaded = load_encoder(run_dir)
+    config = eval_config(loaded.pretrain_config)
+    features = extract_features(loaded.extractor, config, "test", None, run_dir / "cache")
+    return loaded, features, build_index(features, loaded.extractor, config, loaded.source)
+
+
 @pytest.mark.parametrize("index_type", ["flat", "ivf"])
 def test_a_gallery_image_retrieves_itself_first(run_dir: Path, index_type: str) -> None:
     loaded = load_encoder(run_dir)
@@ -59,10 +67,7 @@ def test_a_gallery_image_retrieves_itself_first(run_dir: Path, index_type: str) 
 
 
 def test_save_and_load_round_trip(run_dir: Path, tmp_path: Path) -> None:
-    loaded = load_encoder(run_dir)
-    config = eval_config(loaded.pretrain_config)
-    features = extract_features(loaded.extractor, config, "test", None, run_dir / "cache")
-    gallery = build_index(features, loaded.extractor, config, loaded.source)
+    loaded, features, gallery = gallery_of_test_split(run_dir)
     save_index(gallery, tmp_path / "index")
     restored = load_index(tmp_path / "index")
     assert restored.meta == gallery.meta
@@ -75,10 +80,7 @@ def test_save_and_load_round_trip(run_dir: Path, tmp_path: Path) -> None:
 
 
 def test_a_query_from_another_encoder_or_dimension_is_refused(run_dir: Path) -> None:
-    loaded = load_encoder(run_dir)
-    config = eval_config(loaded.pretrain_config)
-    features = extract_features(loaded.extractor, config, "test", None, run_dir / "cache")
-    gallery = build_index(features, loaded.extractor, config, loaded.source)
+    loaded, features, gallery = gallery_of_test_split(run_dir)
     check_compatible(gallery, loaded.extractor, 512)  # the encoder that built it is accepted
     other = random_encoder(loaded.encoder, seed=1)
     with pytest.raises(IndexMismatchError, match="built with encoder") as error:
@@ -113,10 +115,7 @@ DAMAGES = {
 def test_a_damaged_index_is_a_one_line_error_that_says_rebuild(
     run_dir: Path, tmp_path: Path, damage: str
 ) -> None:
-    loaded = load_encoder(run_dir)
-    config = eval_config(loaded.pretrain_config)
-    features = extract_features(loaded.extractor, config, "test", None, run_dir / "cache")
-    save_index(build_index(features, loaded.extractor, config, loaded.source), tmp_path / "i")
+    save_index(gallery_of_test_split(run_dir)[2], tmp_path / "i")
     DAMAGES[damage](tmp_path / "i")
     with pytest.raises(ConfigError, match="rebuild it with 'simclr index") as error:
         load_index(tmp_path / "i")
@@ -124,10 +123,7 @@ def test_a_damaged_index_is_a_one_line_error_that_says_rebuild(
 
 
 def test_a_rebuilt_index_replaces_the_old_one_whole(run_dir: Path, tmp_path: Path) -> None:
-    loaded = load_encoder(run_dir)
-    config = eval_config(loaded.pretrain_config)
-    features = extract_features(loaded.extractor, config, "test", None, run_dir / "cache")
-    gallery = build_index(features, loaded.extractor, config, loaded.source)
+    loaded, features, gallery = gallery_of_test_split(run_dir)
     save_index(gallery, tmp_path / "i")
     stale = tmp_path / "i" / ".index.faiss.tmp-999999999"  # a killed earlier write
     stale.write_bytes(b"half")
