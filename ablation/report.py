@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from ablation.config import AblationConfig, plan_runs  # noqa: E402
-from ablation.runner import latest_rows  # noqa: E402
+from ablation.config import AblationConfig, plan_runs
+from ablation.results import latest_rows
+from linear_eval.figure import plt, save_figure
 
 METRICS = [("knn_top1", "kNN top-1"), ("linear_top1", "linear top-1")]
 
@@ -136,7 +132,4 @@ def write_plot(config: AblationConfig, rows: list[dict[str, str]], path: Path) -
     axis.set_title(f"ablation: {config.name}")
     axis.grid(alpha=0.3)
     axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

@@ -9,7 +9,6 @@ ones. A failure is recorded with its error and the sweep goes on.
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 import traceback
@@ -19,23 +18,9 @@ from datetime import datetime
 from pathlib import Path
 
 from ablation.config import AblationConfig, PlannedRun, check_all_runs, plan_runs, run_config
+from ablation.results import append_result, latest_rows, read_results
 from simclr.config import SimCLRConfig
 from simclr.launch import is_global_rank_zero
-
-COLUMNS = [
-    "run",
-    "overrides",
-    "status",
-    "knn_top1",
-    "knn_top5",
-    "linear_top1",
-    "linear_top5",
-    "final_loss",
-    "images_seen",
-    "seconds",
-    "finished_at",
-    "error",
-]
 
 Evaluator = Callable[[Path, SimCLRConfig, AblationConfig], dict[str, float]]
 Pretrainer = Callable[..., object]
@@ -48,30 +33,6 @@ class SweepResult:
     ran: list[str]
     skipped: list[str]
     failed: list[str]
-
-
-def read_results(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def append_result(path: Path, row: dict[str, object]) -> None:
-    new = not path.is_file()
-    with path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow({key: row.get(key, "") for key in COLUMNS})
-
-
-def latest_rows(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
-    """The last row written for each run (a retried run's later row wins)."""
-    latest: dict[str, dict[str, str]] = {}
-    for row in rows:
-        latest[row["run"]] = row
-    return latest
 
 
 def default_evaluate(

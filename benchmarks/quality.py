@@ -61,7 +61,9 @@ from linear_eval.encoders import (
 from linear_eval.features import extract_features
 from linear_eval.knn import knn_classify
 from simclr.config import SimCLRConfig, load_config
-from simclr.data import normalization, read_fashion_mnist, subset_indices
+from simclr.data.readers import read_fashion_mnist
+from simclr.data.registry import normalization
+from simclr.data.splits import subset_indices
 from simclr.encoder import Encoder
 from simclr.train import pretrain
 
@@ -103,7 +105,7 @@ def pretrain_lightly(args: argparse.Namespace, config: SimCLRConfig) -> tuple[En
 
     L.seed_everything(args.seed, workers=True, verbose=False)
     device = torch.device(args.device)
-    images = read_fashion_mnist(config.data, "train").images
+    images = read_fashion_mnist("train", root=config.data.root, download=False).images
     indices = subset_indices(len(images), config.data.subset, args.seed)
     if indices is not None:
         images = images[indices]

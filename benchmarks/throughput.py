@@ -63,7 +63,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from simclr.config import SimCLRConfig, load_config
-from simclr.data import SimCLRDataModule, normalization, read_fashion_mnist
+from simclr.data.datamodule import SimCLRDataModule
+from simclr.data.readers import read_fashion_mnist
+from simclr.data.registry import normalization
 from simclr.module import SimCLR
 from simclr.optim import build_optimizer
 
@@ -371,7 +373,9 @@ def run(args: argparse.Namespace, out: Path) -> dict:
             args.image_sizes, args.precisions, args.channels_last, args.compile
         )
     ]
-    images = read_fashion_mnist(project_config(args, settings[0]).data, "train").images
+    images = read_fashion_mnist(
+        "train", root=project_config(args, settings[0]).data.root, download=False
+    ).images
     batch = args.batch_size
     results = []
     load_before = os.getloadavg()

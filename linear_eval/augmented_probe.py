@@ -12,28 +12,47 @@ from __future__ import annotations
 
 import time
 
-import kornia.augmentation as K
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
+from torchvision.transforms import v2
 
+from linear_eval.cache import Features
+from linear_eval.classifier import linear_classifier
 from linear_eval.config import EvalConfig
 from linear_eval.encoders import FeatureExtractor, frozen
-from linear_eval.features import Features, Preprocessing, select_device
+from linear_eval.features import Preprocessing, select_device
+from linear_eval.labelled import class_count, labelled
 from linear_eval.linear import Standardization
 from linear_eval.metrics import topk_accuracy
-from simclr.augment import to_unit_float
-from simclr.data import collate_skipping_unreadable, load_split, loader_workers
+from simclr.data.images import collate
+from simclr.data.splits import load_split
+from simclr.data.workers import loader_workers
+from simclr.preprocess import to_unit_float
 
 
-def crop_and_flip(image_size: int, scale: list[float]) -> nn.Sequential:
-    """Random resized crop to ``image_size`` (aspect ratio 3/4 to 4/3) and horizontal flip."""
-    return nn.Sequential(
-        K.RandomResizedCrop((image_size, image_size), scale=tuple(scale)),
-        K.RandomHorizontalFlip(p=0.5),
-    )
+class CropAndFlip(nn.Module):
+    """Random resized crop to ``image_size`` (aspect ratio 3/4 to 4/3) and horizontal flip,
+    drawn independently for every image of a batch (B, C, H, W).
+
+    torchvision's transforms draw one set of parameters per call, so each image is one call;
+    Kornia, which draws per image in one call, is the pretraining views' dependency, not
+    evaluation's.
+    """
+
+    def __init__(self, image_size: int, scale: list[float]) -> None:
+        super().__init__()
+        self.transform = v2.Compose(
+            [
+                v2.RandomResizedCrop((image_size, image_size), scale=tuple(scale), antialias=True),
+                v2.RandomHorizontalFlip(p=0.5),
+            ]
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.transform(image) for image in images])
 
 
 def augmented_linear_probe(
@@ -48,11 +67,12 @@ def augmented_linear_probe(
     device = select_device(config.features.device)
     preprocessing = Preprocessing.from_config(config)
     normalize = preprocessing.module().to(device)
-    augment = crop_and_flip(preprocessing.image_size, config.linear.augment_crop_scale).to(device)
-    known = train.labels >= 0
-    standardize = Standardization.fit(torch.from_numpy(np.asarray(train.representation)[known]))
+    augment = CropAndFlip(preprocessing.image_size, config.linear.augment_crop_scale)
+    train_rows, train_labels = labelled(train.representation, train.labels)
+    standardize = Standardization.fit(torch.from_numpy(np.array(train_rows)))
     standardize.mean, standardize.std = standardize.mean.to(device), standardize.std.to(device)
-    num_classes = int(max(train.labels.max(), test.labels.max())) + 1
+    test_rows, test_labels = labelled(test.representation, test.labels)
+    num_classes = class_count(train_labels, test_labels)
 
     dataset = load_split(config.data, train.meta["split"], train.meta["subset"], seed=config.seed)
     loader = DataLoader(
@@ -60,41 +80,41 @@ def augmented_linear_probe(
         batch_size=config.linear.batch_size,
         shuffle=True,
         num_workers=loader_workers(config.features.num_workers, dataset),
-        collate_fn=collate_skipping_unreadable,
+        collate_fn=collate,
         generator=torch.Generator().manual_seed(config.seed),
     )
     epochs = config.linear.augment_epochs
+    classifier = linear_classifier(
+        train.representation.shape[1],
+        num_classes,
+        config.linear.lr,
+        config.linear.momentum,
+        weight_decay,
+        epochs * len(loader),
+        config.seed,
+        device,
+    )
+    model = extractor.model.to(device)
+    # the crops and flips are drawn from torch's generator: seeded here, restored after
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        classifier = nn.Linear(train.representation.shape[1], num_classes).to(device)
-    optimizer = torch.optim.SGD(
-        classifier.parameters(),
-        lr=config.linear.lr,
-        momentum=config.linear.momentum,
-        nesterov=config.linear.momentum > 0,
-        weight_decay=weight_decay,
-    )
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * len(loader))
-    model = extractor.model.to(device)
-    for _ in range(epochs):
-        for images, labels in loader:
-            labels = labels.to(device)
-            keep = labels >= 0
-            if not keep.any():
-                continue
-            with frozen(model):
-                views = augment(to_unit_float(images.to(device)[keep]))
-                representation = standardize(model(normalize(views)).float())
-            loss = F.cross_entropy(classifier(representation), labels[keep])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    test_known = test.labels >= 0
-    test_x = torch.from_numpy(np.asarray(test.representation)[test_known]).to(device)
+        for _ in range(epochs):
+            for batch in loader:
+                if batch is None:  # every image of the batch was unreadable
+                    continue
+                images, labels = batch
+                labels = labels.to(device)
+                keep = labels >= 0
+                if not keep.any():
+                    continue
+                with frozen(model):
+                    views = augment(to_unit_float(images.to(device)[keep]))
+                    representation = standardize(model(normalize(views)).float())
+                classifier.step(F.cross_entropy(classifier.layer(representation), labels[keep]))
+    test_x = torch.from_numpy(np.array(test_rows, dtype=np.float32)).to(device)
     with torch.no_grad():
-        scores = classifier(standardize(test_x)).cpu()
-    accuracy = topk_accuracy(scores, torch.from_numpy(test.labels[test_known]), (1, 5))
+        scores = classifier.layer(standardize(test_x)).cpu()
+    accuracy = topk_accuracy(scores, torch.from_numpy(test_labels), (1, 5))
     return {
         "top1": accuracy[1],
         "top5": accuracy[5],

@@ -2,8 +2,9 @@
 
 The schema reuses :func:`simclr.config.merge_config`: the data and normalisation sections are
 inherited from the pretraining run (so features are preprocessed as the encoder saw its images),
-then an optional YAML file and ``key=value`` overrides are merged on top. Unknown keys, wrong
-types and invalid values fail with a one-line :class:`simclr.config.ConfigError` naming the key.
+then an optional YAML file and ``key=value`` overrides are merged on top. Each section checks its
+values in ``check()``, beside its fields; unknown keys, wrong types and invalid values fail with
+a one-line :class:`simclr.config.ConfigError` naming the key.
 
 Defaults follow the protocols of the literature:
 - kNN: cosine similarity, k = 200 and votes weighted by exp(sim / T) with T = 0.1 (Wu et al.
@@ -29,8 +30,8 @@ from simclr.config import (
     check_finite,
     check_workers,
     require,
-    validate_data,
 )
+from simclr.data.registry import normalization
 
 INDEX_TYPES = ("auto", "flat", "ivf")
 PLOT_METHODS = ("auto", "umap", "tsne", "pca")
@@ -46,12 +47,30 @@ class FeaturesConfig:
     devices: int = 1  # processes that share the extraction (one per GPU, or CPU processes)
     progress_bar: bool = True
 
+    def check(self) -> None:
+        require(self.batch_size >= 1, "features.batch_size", self.batch_size, "must be >= 1")
+        check_workers("features.num_workers", self.num_workers)
+        require(self.device in DEVICES, "features.device", self.device, ", ".join(DEVICES))
+        require(self.devices >= 1, "features.devices", self.devices, "must be >= 1")
+        gpus = torch.cuda.device_count()
+        wants_gpu = self.device == "cuda" or (self.device == "auto" and gpus > 0)
+        require(self.device != "cuda" or gpus > 0, "features.device", "cuda", "no GPU is visible")
+        if wants_gpu:
+            allowed = f"asks for more GPUs than the {gpus} visible"
+            require(self.devices <= gpus, "features.devices", self.devices, allowed)
+
 
 @dataclass
 class KNNConfig:
     k: list[int] = field(default_factory=lambda: [10, 20, 100, 200])  # all from one search
     temperature: float = 0.1  # T in the vote weight exp(sim / T)
     query_chunk: int = 1024  # test features searched per faiss call
+
+    def check(self) -> None:
+        ok = len(self.k) > 0 and all(k >= 1 for k in self.k)
+        require(ok, "knn.k", self.k, "a list of k >= 1")
+        require(self.temperature > 0, "knn.temperature", self.temperature, "must be > 0")
+        require(self.query_chunk >= 1, "knn.query_chunk", self.query_chunk, "must be >= 1")
 
 
 @dataclass
@@ -69,6 +88,23 @@ class LinearConfig:
     # gains little from more, and OpenMP threads spinning on a busy machine slow it 5-10x
     threads: int = 1
 
+    def check(self) -> None:
+        require(self.epochs >= 1, "linear.epochs", self.epochs, "must be >= 1")
+        require(self.batch_size >= 1, "linear.batch_size", self.batch_size, "must be >= 1")
+        require(self.lr > 0, "linear.lr", self.lr, "must be > 0")
+        require(0 <= self.momentum < 1, "linear.momentum", self.momentum, "must be in [0, 1)")
+        decays = self.weight_decays
+        ok = len(decays) > 0 and all(d >= 0 for d in decays)
+        require(ok, "linear.weight_decays", decays, "a non-empty list of values >= 0")
+        fraction = self.held_out_fraction
+        require(0 < fraction < 1, "linear.held_out_fraction", fraction, "must be in (0, 1)")
+        require(self.threads >= 0, "linear.threads", self.threads, "must be >= 0")
+        epochs = self.augment_epochs
+        require(epochs >= 1, "linear.augment_epochs", epochs, "must be >= 1")
+        scale = self.augment_crop_scale
+        ok = len(scale) == 2 and 0 < scale[0] <= scale[1] <= 1
+        require(ok, "linear.augment_crop_scale", scale, "[min, max] with 0 < min <= max <= 1")
+
 
 @dataclass
 class BaselinesConfig:
@@ -84,10 +120,24 @@ class RetrievalConfig:
     nprobe: int = 16  # IVF cells visited per query
     top_k: int = 5
 
+    def check(self) -> None:
+        kind = self.index_type
+        require(kind in INDEX_TYPES, "retrieval.index_type", kind, ", ".join(INDEX_TYPES))
+        threshold = self.ivf_threshold
+        require(threshold >= 1, "retrieval.ivf_threshold", threshold, "must be >= 1")
+        nlist = self.nlist
+        require(nlist is None or nlist >= 1, "retrieval.nlist", nlist, "must be null or >= 1")
+        require(self.nprobe >= 1, "retrieval.nprobe", self.nprobe, "must be >= 1")
+        require(self.top_k >= 1, "retrieval.top_k", self.top_k, "must be >= 1")
+
 
 @dataclass
 class EmbedConfig:
     csv_max_rows: int = 20_000  # a CSV is written beside the .npy files up to this many rows
+
+    def check(self) -> None:
+        rows = self.csv_max_rows
+        require(rows >= 0, "embed.csv_max_rows", rows, "must be >= 0")
 
 
 @dataclass
@@ -95,6 +145,10 @@ class PlotConfig:
     method: str = "auto"  # auto: umap when umap-learn is installed, else t-SNE
     max_points: int = 5_000  # a seeded random sample of this many points is drawn
     point_size: float = 2.0
+
+    def check(self) -> None:
+        require(self.method in PLOT_METHODS, "plot.method", self.method, ", ".join(PLOT_METHODS))
+        require(self.max_points >= 3, "plot.max_points", self.max_points, "must be >= 3")
 
 
 @dataclass
@@ -109,6 +163,15 @@ class EvalConfig:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     plot: PlotConfig = field(default_factory=PlotConfig)
     seed: int = 0
+
+    def check(self) -> None:
+        """Reject invalid values with a one-line :class:`ConfigError` naming the key."""
+        check_finite(self)
+        self.data.check()
+        for section in (self.features, self.knn, self.linear, self.retrieval):
+            section.check()
+        self.embed.check()
+        self.plot.check()
 
 
 def inherited_sections(pretrain: SimCLRConfig | None) -> dict:
@@ -129,7 +192,7 @@ def load_eval_config(
     """Schema defaults, then the run's data sections, then ``config_file``, then ``overrides``."""
     sources = [inherited_sections(pretrain)]
     config: EvalConfig = build_config(EvalConfig, sources, config_file, overrides)
-    validate(config)
+    config.check()
     return config
 
 
@@ -146,65 +209,7 @@ def adapt_to_encoder(
         config.data.channels = in_channels
     explicit = config.normalize.mean is not None or config.normalize.std is not None
     if pretrain is not None and config.data.name != pretrain.data.name and not explicit:
-        from simclr.data import normalization
-
         pretrain_normalize = pretrain.augment.normalize
         mean, std = normalization(pretrain.data, pretrain_normalize.mean, pretrain_normalize.std)
         config.normalize.mean, config.normalize.std = mean, std
     return config
-
-
-def validate(config: EvalConfig) -> None:
-    """Reject invalid values with a one-line :class:`ConfigError` naming the key."""
-    check_finite(config)
-    validate_data(config.data)
-
-    features = config.features
-    require(features.batch_size >= 1, "features.batch_size", features.batch_size, "must be >= 1")
-    check_workers("features.num_workers", features.num_workers)
-    require(features.device in DEVICES, "features.device", features.device, ", ".join(DEVICES))
-    require(features.devices >= 1, "features.devices", features.devices, "must be >= 1")
-    gpus = torch.cuda.device_count()
-    wants_gpu = features.device == "cuda" or (features.device == "auto" and gpus > 0)
-    require(features.device != "cuda" or gpus > 0, "features.device", "cuda", "no GPU is visible")
-    if wants_gpu:
-        allowed = f"asks for more GPUs than the {gpus} visible"
-        require(features.devices <= gpus, "features.devices", features.devices, allowed)
-
-    knn = config.knn
-    require(len(knn.k) > 0 and all(k >= 1 for k in knn.k), "knn.k", knn.k, "a list of k >= 1")
-    require(knn.temperature > 0, "knn.temperature", knn.temperature, "must be > 0")
-    require(knn.query_chunk >= 1, "knn.query_chunk", knn.query_chunk, "must be >= 1")
-
-    linear = config.linear
-    require(linear.epochs >= 1, "linear.epochs", linear.epochs, "must be >= 1")
-    require(linear.batch_size >= 1, "linear.batch_size", linear.batch_size, "must be >= 1")
-    require(linear.lr > 0, "linear.lr", linear.lr, "must be > 0")
-    require(0 <= linear.momentum < 1, "linear.momentum", linear.momentum, "must be in [0, 1)")
-    decays = linear.weight_decays
-    ok = len(decays) > 0 and all(d >= 0 for d in decays)
-    require(ok, "linear.weight_decays", decays, "a non-empty list of values >= 0")
-    fraction = linear.held_out_fraction
-    require(0 < fraction < 1, "linear.held_out_fraction", fraction, "must be in (0, 1)")
-    require(linear.threads >= 0, "linear.threads", linear.threads, "must be >= 0")
-    epochs = linear.augment_epochs
-    require(epochs >= 1, "linear.augment_epochs", epochs, "must be >= 1")
-    scale = linear.augment_crop_scale
-    ok = len(scale) == 2 and 0 < scale[0] <= scale[1] <= 1
-    require(ok, "linear.augment_crop_scale", scale, "[min, max] with 0 < min <= max <= 1")
-
-    retrieval = config.retrieval
-    kind = retrieval.index_type
-    require(kind in INDEX_TYPES, "retrieval.index_type", kind, ", ".join(INDEX_TYPES))
-    threshold = retrieval.ivf_threshold
-    require(threshold >= 1, "retrieval.ivf_threshold", threshold, "must be >= 1")
-    nlist = retrieval.nlist
-    require(nlist is None or nlist >= 1, "retrieval.nlist", nlist, "must be null or >= 1")
-    require(retrieval.nprobe >= 1, "retrieval.nprobe", retrieval.nprobe, "must be >= 1")
-    require(retrieval.top_k >= 1, "retrieval.top_k", retrieval.top_k, "must be >= 1")
-
-    rows = config.embed.csv_max_rows
-    require(rows >= 0, "embed.csv_max_rows", rows, "must be >= 0")
-    plot = config.plot
-    require(plot.method in PLOT_METHODS, "plot.method", plot.method, ", ".join(PLOT_METHODS))
-    require(plot.max_points >= 3, "plot.max_points", plot.max_points, "must be >= 3")

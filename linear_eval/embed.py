@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from linear_eval.features import Features
+from linear_eval.cache import Features
 
 CHUNK = 65_536
 

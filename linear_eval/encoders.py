@@ -27,10 +27,10 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
-from simclr.config import ConfigError, SimCLRConfig, load_config
-from simclr.data import resolved_channels
+from simclr.config import SimCLRConfig, as_config, load_config
+from simclr.data.registry import resolved_channels
 from simclr.encoder import Encoder
-from simclr.module import as_config
+from simclr.errors import ConfigError
 from simclr.torch_files import read_torch_file
 
 PRETRAINED, RANDOM_INIT, RAW_PIXELS = "pretrained", "random init", "raw pixels"

@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from linear_eval.augmented_probe import augmented_linear_probe
+from linear_eval.cache import Features
 from linear_eval.config import EvalConfig
 from linear_eval.encoders import (
     FeatureExtractor,
@@ -21,11 +22,11 @@ from linear_eval.encoders import (
     random_encoder,
     raw_pixels,
 )
-from linear_eval.features import Features, extract_features, split_label
+from linear_eval.features import extract_features, split_label
 from linear_eval.knn import knn_classify
 from linear_eval.linear import linear_probe
-from simclr.config import ConfigError
-from simclr.data import dataset_spec
+from simclr.data.registry import dataset_spec
+from simclr.errors import ConfigError
 
 MODES = ("knn", "linear", "all")
 

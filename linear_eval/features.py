@@ -4,49 +4,42 @@ Extraction follows the linear evaluation protocol (SimCLR section 4, appendix B.
 mode, no gradient, and no augmentation beyond resizing to ``data.image_size`` and normalising.
 Features stream batch by batch into a memory-mapped ``.npy`` file, so a split larger than RAM
 can be extracted; the directory is written under a temporary name and renamed when complete, so
-an interrupted extraction never leaves a cache that looks finished.
-
-The cache key is the sha256 of the extractor's weight fingerprint, the dataset (name, split,
-subset, and for image folders every file's path, size and modification time) and the
-preprocessing (image size, channels, mean, std). Changing any of them, a new checkpoint
-included, gives a new key: stale features are never served.
+an interrupted extraction never leaves a cache that looks finished (:mod:`linear_eval.cache`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import time
 import warnings
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from torch.utils.data._utils.collate import default_collate
 from tqdm.auto import tqdm
 
+from linear_eval.cache import (
+    PARTIAL_MARK,
+    Features,
+    array_records,
+    cache_key,
+    cache_problem,
+    load_cached,
+    remove_damaged,
+)
 from linear_eval.config import EvalConfig, FeaturesConfig
 from linear_eval.encoders import FeatureExtractor, frozen
 from linear_eval.feature_rows import FeatureRows
-from simclr.atomic import remove_stale_temporaries, sha256_of
-from simclr.augment import Normalize
-from simclr.data import (
-    ArrayImages,
-    PreparedImages,
-    load_split,
-    loader_workers,
-    normalization,
-    resolved_channels,
-)
-
-CACHE_VERSION = 2  # 2: meta.json holds each array's sha256 and shape
-PARTIAL_MARK = ".partial-"  # a cache being written: <key>.partial-<pid>, renamed when complete
-ARRAYS = ("features.npy", "labels.npy", "indices.npy")
+from simclr.atomic import remove_stale_temporaries
+from simclr.data.images import ArrayImages, GatheredBatch, PreparedImages, collate
+from simclr.data.registry import normalization, resolved_channels
+from simclr.data.splits import load_split
+from simclr.data.workers import loader_workers
+from simclr.errors import DataError
+from simclr.preprocess import Normalize
 
 
 @dataclass(frozen=True)
@@ -70,31 +63,6 @@ class Preprocessing:
         return Normalize(self.mean, self.std, enabled=self.normalize)
 
 
-@dataclass
-class Features:
-    """Representations (N, D) float32 (memory-mapped), labels (N,) and dataset indices (N,)."""
-
-    representation: np.ndarray
-    labels: np.ndarray
-    indices: np.ndarray  # row i is image indices[i] of the split (unreadable files are skipped)
-    meta: dict
-    directory: Path
-    from_cache: bool
-
-    @property
-    def paths(self) -> list[str] | None:
-        """For an image folder, the file of each row."""
-        files = self.meta.get("files")
-        return None if files is None else [files[i] for i in self.indices]
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.meta.get("classes", []))
-
-    def __len__(self) -> int:
-        return len(self.representation)
-
-
 def files_of(dataset: ArrayImages | PreparedImages) -> list[Path] | None:
     """The image files of a folder split (after its subset), or None for array datasets."""
     source = getattr(dataset, "source", dataset)
@@ -107,35 +75,6 @@ def files_of(dataset: ArrayImages | PreparedImages) -> list[Path] | None:
 
 def classes_of(dataset: ArrayImages | PreparedImages) -> list[str]:
     return list(dataset.classes or [])
-
-
-def cache_key(
-    extractor: FeatureExtractor,
-    config: EvalConfig,
-    split: str,
-    subset: float | None,
-    preprocessing: Preprocessing,
-    files: Sequence[Path] | None,
-) -> str:
-    """sha256 of everything the cached features depend on."""
-    listing = None
-    if files is not None:
-        digest = hashlib.sha256()
-        for path in files:
-            stat = path.stat()
-            digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-        listing = digest.hexdigest()
-    content = {
-        "version": CACHE_VERSION,
-        "encoder": extractor.fingerprint,
-        "dataset": config.data.name,
-        "split": split,
-        "subset": subset,
-        "subset_seed": config.seed if subset is not None else None,
-        "files": listing,
-        "preprocessing": asdict(preprocessing),
-    }
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 class _Indexed(Dataset):
@@ -151,60 +90,18 @@ class _Indexed(Dataset):
         sample = self.dataset[index]
         return None if sample is None else (*sample, index)
 
-    def __getitems__(self, indices: list[int]) -> tuple | list:
+    def __getitems__(self, indices: list[int]) -> GatheredBatch | list:
         """In-memory images: the batch (images, labels, indices) in one gather."""
         if isinstance(self.dataset, ArrayImages):
-            return (*self.dataset.__getitems__(indices), torch.as_tensor(indices))
+            gathered = self.dataset.__getitems__(indices)
+            return GatheredBatch((*gathered, torch.as_tensor(indices)))
         return [self[index] for index in indices]
-
-
-def _collate(samples: tuple | list):
-    if isinstance(samples, tuple):  # gathered at once, already a batch
-        return samples
-    kept = [s for s in samples if s is not None]
-    return default_collate(kept) if kept else None
 
 
 def select_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def cache_problem(directory: Path) -> str | None:
-    """Why the cache in ``directory`` cannot be used (a file missing, cut or altered), or None.
-
-    Every array is checked against the shape and sha256 recorded when it was written, so a
-    cache overwritten with other bytes of the same size is caught too.
-    """
-    try:
-        meta = json.loads((directory / "meta.json").read_text())
-        recorded = meta["arrays"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        return f"meta.json is missing or damaged ({type(error).__name__})"
-    for name in ARRAYS:
-        path = directory / name
-        if not path.is_file():
-            return f"{name} is missing"
-        try:
-            shape = list(np.load(path, mmap_mode="r").shape)
-        except (OSError, ValueError) as error:
-            return f"{name} is not a readable array ({type(error).__name__})"
-        if shape != recorded[name]["shape"] or sha256_of(path) != recorded[name]["sha256"]:
-            return f"{name} is not the array that was written (shape or sha256 differs)"
-    return None
-
-
-def load_cached(directory: Path) -> Features:
-    meta = json.loads((directory / "meta.json").read_text())
-    return Features(
-        np.load(directory / "features.npy", mmap_mode="r"),
-        np.load(directory / "labels.npy"),
-        np.load(directory / "indices.npy"),
-        meta,
-        directory,
-        from_cache=True,
-    )
 
 
 def extract_features(
@@ -218,14 +115,16 @@ def extract_features(
     dataset = load_split(config.data, split, subset, seed=config.seed)
     preprocessing = Preprocessing.from_config(config)
     files = files_of(dataset)
-    key = cache_key(extractor, config, split, subset, preprocessing, files)
+    key = cache_key(
+        extractor.fingerprint, config.data.name, split, subset, config.seed, preprocessing, files
+    )
     directory = Path(cache_dir) / key
     if directory.exists():
         problem = cache_problem(directory)
         if problem is None:
             return load_cached(directory)
         warnings.warn(f"feature cache {directory}: {problem}; recomputing it", stacklevel=2)
-        _remove(directory)
+        remove_damaged(directory)
 
     meta = {
         "key": key,
@@ -273,7 +172,7 @@ def _write(
         batch_size=config.features.batch_size,
         shuffle=False,
         num_workers=loader_workers(config.features.num_workers, dataset),
-        collate_fn=_collate,
+        collate_fn=collate,
     )
     start = time.perf_counter()
     description = f"{extractor.name}: {config.data.name}/{split_label(meta)}"
@@ -288,17 +187,11 @@ def _write(
             extractor.model, normalize, loader, directory, config.features, device, description
         )
     if written == 0:
-        raise ValueError(f"no readable image in {config.data.name}/{meta['split']}")
+        raise DataError(f"no readable image in {config.data.name}/{meta['split']}")
     if written < len(dataset):
         skipped = len(dataset) - written
         warnings.warn(f"{description}: skipped {skipped} of {len(dataset)} images", stacklevel=2)
-    meta["arrays"] = {
-        name: {
-            "shape": list(np.load(directory / name, mmap_mode="r").shape),
-            "sha256": sha256_of(directory / name),
-        }
-        for name in ARRAYS
-    }
+    meta["arrays"] = array_records(directory)
     meta.update(count=written, feature_dim=meta["arrays"]["features.npy"]["shape"][1])
     meta["seconds"] = round(time.perf_counter() - start, 3)
     (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
@@ -325,13 +218,6 @@ def _extract_here(
             representation = model(normalize(images.to(device))).float().cpu().numpy()
             rows.append(representation, labels.numpy(), indices.numpy())
     return rows.close()
-
-
-def _remove(directory: Path) -> None:
-    """Move a damaged cache aside first, so that a reader never sees it half deleted."""
-    doomed = directory.with_name(f"{directory.name}.damaged-{os.getpid()}")
-    os.replace(directory, doomed)
-    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def split_label(meta: dict) -> str:

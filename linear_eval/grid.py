@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+from linear_eval.figure import plt, save_figure
 
 
 def _show(axis, image: torch.Tensor, title: str) -> None:
@@ -34,9 +32,4 @@ def draw_neighbours(
     _show(axes[0, 0], query, query_title)
     for axis, image, title in zip(axes[0, 1:], neighbours, titles):
         _show(axis, image, title)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=100)

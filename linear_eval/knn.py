@@ -16,6 +16,7 @@ import faiss
 import numpy as np
 import torch
 
+from linear_eval.labelled import class_count, labelled
 from linear_eval.metrics import topk_accuracy
 
 ADD_CHUNK = 65_536
@@ -77,13 +78,9 @@ def knn_classify(
 
     Training rows with label -1 (unlabelled) are left out of the index, and so are test rows.
     """
-    train_known, test_known = train_labels >= 0, test_labels >= 0
-    train_labels, test_labels = train_labels[train_known], test_labels[test_known]
-    if not train_known.all():
-        train_features = np.asarray(train_features)[train_known]
-    if not test_known.all():
-        test_features = np.asarray(test_features)[test_known]
-    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    train_features, train_labels = labelled(train_features, train_labels)
+    test_features, test_labels = labelled(test_features, test_labels)
+    num_classes = class_count(train_labels, test_labels)
     similarities, neighbours = search(exact_index(train_features), test_features, max(ks), chunk)
     neighbour_labels = torch.from_numpy(train_labels[neighbours])
     similarities, labels = torch.from_numpy(similarities), torch.from_numpy(test_labels)

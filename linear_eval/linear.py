@@ -21,7 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from linear_eval.classifier import linear_classifier
 from linear_eval.config import LinearConfig
+from linear_eval.labelled import class_count, labelled
 from linear_eval.metrics import topk_accuracy
 
 
@@ -72,30 +74,23 @@ def train_linear_classifier(
 ) -> nn.Linear:
     """A linear layer trained with cross-entropy on (already standardised) ``features``."""
     generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        classifier = nn.Linear(features.shape[1], num_classes)
-    optimizer = torch.optim.SGD(
-        classifier.parameters(),
-        lr=config.lr,
-        momentum=config.momentum,
-        nesterov=config.momentum > 0,
-        weight_decay=weight_decay,
-    )
     batch_size = min(config.batch_size, len(features))
     steps_per_epoch = -(-len(features) // batch_size)
-    total_steps = config.epochs * steps_per_epoch
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
+    classifier = linear_classifier(
+        features.shape[1],
+        num_classes,
+        config.lr,
+        config.momentum,
+        weight_decay,
+        config.epochs * steps_per_epoch,
+        seed,
+    )
     for _ in range(config.epochs):
         order = torch.randperm(len(features), generator=generator)
         for begin in range(0, len(features), batch_size):
             rows = order[begin : begin + batch_size]
-            loss = F.cross_entropy(classifier(features[rows]), labels[rows])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    return classifier.eval()
+            classifier.step(F.cross_entropy(classifier.layer(features[rows]), labels[rows]))
+    return classifier.layer.eval()
 
 
 def _accuracy(classifier: nn.Linear, features: torch.Tensor, labels: torch.Tensor) -> dict:
@@ -104,9 +99,9 @@ def _accuracy(classifier: nn.Linear, features: torch.Tensor, labels: torch.Tenso
 
 
 def _labelled(features: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    known = labels >= 0
-    rows = np.asarray(features)[known] if not known.all() else np.asarray(features)
-    return torch.from_numpy(np.array(rows, dtype=np.float32)), torch.from_numpy(labels[known])
+    """The labelled rows as float32 tensors (a copy: the features may be memory-mapped)."""
+    rows, known = labelled(features, labels)
+    return torch.from_numpy(np.array(rows, dtype=np.float32)), torch.from_numpy(np.array(known))
 
 
 def choose_weight_decay(
@@ -142,7 +137,7 @@ def linear_probe(
     start = time.perf_counter()
     train_x, train_y = _labelled(train_features, train_labels)
     test_x, test_y = _labelled(test_features, test_labels)
-    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    num_classes = class_count(train_y.numpy(), test_y.numpy())
     with torch_threads(config.threads):
         decay, held_out = choose_weight_decay(train_x, train_y, num_classes, config, seed)
         standardize = Standardization.fit(train_x)

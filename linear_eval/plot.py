@@ -11,14 +11,11 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from linear_eval.config import PlotConfig  # noqa: E402
-from linear_eval.knn import normalized  # noqa: E402
+from linear_eval.config import PlotConfig
+from linear_eval.figure import plt, save_figure
+from linear_eval.knn import normalized
 
 
 def resolved_method(method: str) -> str:
@@ -79,12 +76,7 @@ def draw_map(
     axis.set_title(title, fontsize=10)
     axis.set_xticks([])
     axis.set_yticks([])
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def plot_embedding(

@@ -25,7 +25,8 @@ import kornia.augmentation as K
 import torch
 from torch import nn
 
-from simclr.config import AugmentConfig
+from simclr.config.schema import AugmentConfig
+from simclr.preprocess import Normalize, to_unit_float
 
 
 def blur_kernel_size(image_size: int, kernel_fraction: float) -> int:
@@ -34,29 +35,6 @@ def blur_kernel_size(image_size: int, kernel_fraction: float) -> int:
     if side % 2 == 0:
         side += 1
     return max(3, side)
-
-
-def to_unit_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images in [0, 255] to float32 in [0, 1]; float images are taken as in [0, 1]."""
-    if images.dtype == torch.uint8:
-        return images.float().div_(255.0)
-    return images.float()
-
-
-class Normalize(nn.Module):
-    """(x - mean) / std per channel; the identity when ``enabled`` is false."""
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float], enabled: bool = True) -> None:
-        super().__init__()
-        self.enabled = enabled
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        images = to_unit_float(images)
-        if not self.enabled:
-            return images
-        return (images - self.mean) / self.std
 
 
 def build_augmentations(config: AugmentConfig, image_size: int, channels: int) -> nn.Sequential:

@@ -15,8 +15,10 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from simclr.errors import SimCLRError
 
-class TrainingDiverged(RuntimeError):
+
+class TrainingDiverged(SimCLRError, RuntimeError):
     """The loss or a weight stopped being finite; the message is one line with the step."""
 
 

@@ -18,57 +18,11 @@ and, for the small stem, the first convolution is replaced by the same 3x3 convo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torchvision
 from torch import nn
 
-
-@dataclass(frozen=True)
-class BackboneFamily:
-    """Where a torchvision family keeps its first convolution, stem pooling and classifier."""
-
-    name: str
-    first_conv: str  # dotted path of the first convolution
-    stem_pool: str | None  # dotted path of the stem's max-pool, removed by the small stem
-    classifier: str  # attribute replaced by nn.Identity()
-
-
-RESNET = BackboneFamily("resnet", "conv1", "maxpool", "fc")
-DENSENET = BackboneFamily("densenet", "features.conv0", "features.pool0", "classifier")
-EFFICIENTNET = BackboneFamily("efficientnet", "features.0.0", None, "classifier")
-MOBILENET = BackboneFamily("mobilenet", "features.0.0", None, "classifier")
-REGNET = BackboneFamily("regnet", "stem.0", None, "fc")
-
-_FAMILY_BY_PREFIX = {
-    "resnet": RESNET,
-    "wide_resnet": RESNET,
-    "resnext": RESNET,
-    "densenet": DENSENET,
-    "efficientnet": EFFICIENTNET,
-    "mobilenet": MOBILENET,
-    "regnet": REGNET,
-}
-
-
-@dataclass(frozen=True)
-class EncoderSpec:
-    name: str
-    family: str
-
-
-def _registered_encoders() -> dict[str, EncoderSpec]:
-    specs = {}
-    for name in torchvision.models.list_models(module=torchvision.models):
-        for prefix, family in _FAMILY_BY_PREFIX.items():
-            if name.startswith(prefix):
-                specs[name] = EncoderSpec(name, family.name)
-    return specs
-
-
-ENCODERS: dict[str, EncoderSpec] = _registered_encoders()
-_FAMILIES = {family.name: family for family in _FAMILY_BY_PREFIX.values()}
+from simclr.backbones import ENCODERS, FAMILIES, RESNET, BackboneFamily
 
 
 class PlainBlock(nn.Module):
@@ -154,7 +108,7 @@ class Encoder(nn.Module):
             raise ValueError(
                 f"encoder.name={name!r} is unknown: allowed: {', '.join(sorted(ENCODERS))}"
             )
-        family = _FAMILIES[ENCODERS[name].family]
+        family = FAMILIES[ENCODERS[name].family]
         backbone = torchvision.models.get_model(name, weights=None)
         self.feature_dim = _classifier_in_features(getattr(backbone, family.classifier))
         setattr(backbone, family.classifier, nn.Identity())

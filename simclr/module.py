@@ -18,18 +18,13 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from simclr.augment import SimCLRViews
-from simclr.config import SimCLRConfig, merge_config
-from simclr.data import normalization, resolved_channels
+from simclr.config.load import as_config
+from simclr.config.schema import SimCLRConfig
+from simclr.data.registry import normalization, resolved_channels
 from simclr.encoder import Encoder
 from simclr.head import ProjectionHead
 from simclr.loss import nt_xent_loss
 from simclr.optim import build_optimizer, build_scheduler, scaled_learning_rate
-
-
-def as_config(config: SimCLRConfig | dict) -> SimCLRConfig:
-    if isinstance(config, SimCLRConfig):
-        return config
-    return OmegaConf.to_object(merge_config(SimCLRConfig, [config]))
 
 
 class SimCLR(L.LightningModule):
@@ -78,6 +73,8 @@ class SimCLR(L.LightningModule):
     # --------------------------------------------------------------------------- batches
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Augment on the device the batch now lives on: uint8 images -> two float views."""
+        if batch is None:  # every image of the batch was unreadable
+            return None
         images, labels = batch
         training = self.trainer.training if self._trainer is not None else self.training
         if training:
@@ -94,10 +91,13 @@ class SimCLR(L.LightningModule):
         return self.encoder(images)
 
     def training_step(self, batch: Any, batch_index: int) -> torch.Tensor | None:
+        if batch is None:  # every image of the batch was unreadable: nothing to contrast
+            self.skipped_images += self.config.data.batch_size
+            return None
         view1, view2, labels = batch
         n = view1.shape[0]
         self.skipped_images += self.config.data.batch_size - n  # unreadable files left out
-        if n < 2:  # every image of the batch was unreadable, or a single image: no negatives
+        if n < 2:  # a single readable image has no negatives
             return None
         representation = self.encoder(torch.cat([view1, view2]))
         projection = self.head(representation)
@@ -123,9 +123,9 @@ class SimCLR(L.LightningModule):
         return loss, accuracy
 
     def validation_step(self, batch: Any, batch_index: int) -> None:
-        images, labels = batch
-        if self.probe is None or images.shape[0] == 0:
+        if self.probe is None or batch is None:
             return
+        images, labels = batch
         _, accuracy = self._probe(self.encoder(images), labels)
         if accuracy is not None:
             self.log("val/probe_acc", accuracy, prog_bar=True, sync_dist=True)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from simclr.config import OptimizerConfig
+from simclr.config.schema import OptimizerConfig
 from simclr.lars import LARS
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from simclr.config import ConfigError
+from simclr.errors import ConfigError
 
 
 def read_torch_file(path: str | Path, what: str = "--checkpoint") -> Any:

@@ -1,4 +1,4 @@
-"""``simclr pretrain``: one pretraining run in its own run directory.
+"""One pretraining run in its own run directory: the Trainer, its callbacks, and resuming.
 
 A run directory holds ``config.yaml`` (the resolved config), ``checkpoints/`` (``last.ckpt``,
 refreshed every few steps and at the end, and ``epochNNN.ckpt`` every N epochs), ``csv/`` and
@@ -8,15 +8,11 @@ with ``encoder.yaml`` describing the architecture) and ``summary.json``.
 
 from __future__ import annotations
 
-import io
 import json
-import time
 import warnings
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import (
     Callback,
     LearningRateMonitor,
@@ -24,52 +20,22 @@ from lightning.pytorch.callbacks import (
     TQDMProgressBar,
 )
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from omegaconf import OmegaConf
 
-from simclr.atomic import atomic_write, remove_stale_temporaries
-from simclr.config import ConfigError, SimCLRConfig, load_config, save_config
-from simclr.data import SimCLRDataModule, loader_workers
+from simclr.atomic import remove_stale_temporaries
+from simclr.checkpoints import LastCheckpoint
+from simclr.config.load import load_config
+from simclr.config.merge import save_config
+from simclr.config.schema import SimCLRConfig
+from simclr.data.datamodule import SimCLRDataModule
+from simclr.data.workers import loader_workers
 from simclr.divergence import StopOnDivergence
-from simclr.launch import check_devices, run_directory, sync_batchnorm
+from simclr.errors import ConfigError
+from simclr.launch import check_devices, sync_batchnorm
 from simclr.module import SimCLR
 from simclr.resume import ExactResume
+from simclr.run_directory import run_directory
+from simclr.summary import PretrainSummary, RunOutputs
 from simclr.torch_files import read_torch_file
-
-
-@dataclass
-class PretrainSummary:
-    run_dir: str
-    global_step: int
-    images_seen: int
-    seconds: float
-    final_loss: float | None
-    contrastive_accuracy: float | None
-    probe_accuracy: float | None
-    encoder_path: str
-    skipped_images: int = 0  # unreadable image reads left out, all epochs and processes
-    training_images: int = 0
-
-    def lines(self) -> list[str]:
-        def fmt(value: float | None, spec: str) -> str:
-            return "n/a" if value is None else format(value, spec)
-
-        return [
-            f"run directory        {self.run_dir}",
-            f"optimizer steps      {self.global_step}",
-            f"images seen          {self.images_seen:,} ({2 * self.images_seen:,} views)",
-            f"time                 {self.seconds:.1f} s",
-            f"final NT-Xent loss   {fmt(self.final_loss, '.4f')}",
-            f"contrastive top-1    {fmt(self.contrastive_accuracy, '.3f')}",
-            f"online probe top-1   {fmt(self.probe_accuracy, '.3f')} (validation split)",
-            f"exported encoder     {self.encoder_path}",
-        ] + (
-            [
-                f"skipped              {self.skipped_images} unreadable of "
-                f"{self.training_images:,} images (summed over epochs; each was warned by name)"
-            ]
-            if self.skipped_images
-            else []
-        )
 
 
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> SimCLRConfig:
@@ -82,76 +48,6 @@ def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> Si
         raise ConfigError(f"--resume {run_dir}: no checkpoints/last.ckpt to resume from")
     read_torch_file(checkpoint, "--resume")  # unsafe or damaged: one line, before any work
     return load_config(run_dir / "config.yaml", overrides)
-
-
-class LastCheckpoint(ModelCheckpoint):
-    """``checkpoints/last.ckpt`` every ``every_n_train_steps`` and at the final step.
-
-    Lightning 2.6 skips ``last.ckpt`` at the end of training once any was saved, so a run that
-    ends between two saves would resume from an older step.
-    """
-
-    def __init__(self, dirpath: Path, every_n_train_steps: int) -> None:
-        super().__init__(
-            dirpath=dirpath, save_top_k=0, save_last=True, every_n_train_steps=every_n_train_steps
-        )
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._last_global_step_saved != trainer.global_step:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-
-
-class RunOutputs(Callback):
-    """What a run shows and leaves behind, made inside the processes that trained (so it is the
-    same under every launcher): the scale of the run at its start; ``encoder.pt``,
-    ``encoder.yaml`` and ``summary.json`` from global rank 0 at its end."""
-
-    def __init__(self, run_dir: Path, quiet: bool = False) -> None:
-        self.run_dir, self.quiet = run_dir, quiet
-        self.summary: PretrainSummary | None = None
-        self._start = 0.0
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: SimCLR) -> None:
-        self._start = time.perf_counter()
-        if trainer.is_global_zero and not self.quiet:
-            print(scale_line(trainer, pl_module), flush=True)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: SimCLR) -> None:
-        self.summary = PretrainSummary(
-            run_dir=str(self.run_dir),
-            global_step=trainer.global_step,
-            images_seen=trainer.global_step * pl_module.global_batch_size(),
-            seconds=time.perf_counter() - self._start,
-            final_loss=_metric(trainer, "train/loss"),
-            contrastive_accuracy=_metric(trainer, "train/contrastive_acc"),
-            probe_accuracy=_metric(trainer, "val/probe_acc"),
-            encoder_path=str(self.run_dir / "encoder.pt"),
-            skipped_images=_sum_over_processes(trainer, pl_module),
-            training_images=len(getattr(trainer.datamodule, "train_set", None) or []),
-        )
-        if trainer.is_global_zero:
-            export_encoder(pl_module, self.run_dir)
-            text = json.dumps(asdict(self.summary), indent=2) + "\n"
-            atomic_write(self.run_dir / "summary.json", text.encode())
-
-
-def _sum_over_processes(trainer: L.Trainer, module: SimCLR) -> int:
-    """Unreadable images every process left out (on the module's device: NCCL needs GPUs)."""
-    count = torch.tensor(float(module.skipped_images), device=module.device)
-    return int(trainer.strategy.reduce(count, reduce_op="sum"))
-
-
-def scale_line(trainer: L.Trainer, module: SimCLR) -> str:
-    """World size, per-device and global batch, negatives and the scaled learning rate."""
-    world, per_device = trainer.world_size, module.config.data.batch_size
-    total = module.global_batch_size()
-    optimizer = module.config.optimizer
-    return (
-        f"[simclr] {world} process(es) ({trainer.num_nodes} node(s) x {trainer.num_devices} "
-        f"device(s)), per-device batch {per_device}, global batch N = {total} "
-        f"({2 * total - 2} negatives per view), learning rate {module.learning_rate():.4g} "
-        f"({optimizer.name}, base_lr {optimizer.base_lr:g}, {optimizer.lr_scaling} scaling)"
-    )
 
 
 def build_trainer(config: SimCLRConfig, run_dir: Path, outputs: RunOutputs) -> L.Trainer:
@@ -203,25 +99,6 @@ def build_trainer(config: SimCLRConfig, run_dir: Path, outputs: RunOutputs) -> L
 def _fraction_or_count(value: float) -> float | int:
     """Lightning reads a float as a fraction and an int as a count of batches."""
     return int(value) if value > 1 else value
-
-
-def export_encoder(module: SimCLR, run_dir: Path) -> Path:
-    """Write f as a plain torchvision state_dict plus ``encoder.yaml`` describing it."""
-    path = run_dir / "encoder.pt"
-    state = {
-        k: v.detach().cpu().contiguous() for k, v in module.encoder.backbone.state_dict().items()
-    }
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write(path, buffer.getvalue())
-    description = OmegaConf.to_yaml(OmegaConf.create(module.encoder.describe()))
-    atomic_write(run_dir / "encoder.yaml", description.encode())
-    return path
-
-
-def _metric(trainer: L.Trainer, key: str) -> float | None:
-    value = trainer.callback_metrics.get(key)
-    return None if value is None else float(value)
 
 
 def pretrain(

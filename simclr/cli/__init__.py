@@ -1,0 +1,53 @@
+"""The ``simclr`` command root: it parses and dispatches, and knows no command itself.
+
+Each package registers its sub-commands through the ``simclr.commands`` entry point group of
+its distribution (``pyproject.toml``): ``simclr`` adds pretrain, ``linear_eval`` adds eval,
+index, retrieve, embed and plot, ``ablation`` adds ablate. A registering module imports only
+argparse; each command imports its work when it runs, so ``simclr --help`` loads no Lightning,
+Kornia or torch, and the core package never imports the packages built on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import EntryPoint, entry_points
+
+from simclr.errors import SimCLRError
+
+COMMAND_GROUP = "simclr.commands"
+# the order of the help text: the data flow (pretrain, then evaluation, then sweeps of both)
+PACKAGE_ORDER = ("simclr", "linear_eval", "ablation")
+
+
+def registered_commands() -> list[EntryPoint]:
+    """The entry points of ``simclr.commands``: core first, then in the data flow's order."""
+    found = {point.name: point for point in entry_points(group=COMMAND_GROUP)}
+    order = {name: index for index, name in enumerate(PACKAGE_ORDER)}
+    return sorted(found.values(), key=lambda point: (order.get(point.name, len(order)), point.name))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simclr", description="SimCLR pretraining and evaluation of image encoders."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    points = registered_commands()
+    if not points:
+        parser.error(
+            f"no commands are registered in the entry point group {COMMAND_GROUP!r}: install "
+            "the package (pip install -e . in a clone)"
+        )
+    for point in points:
+        point.load()(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except SimCLRError as error:
+        print(f"simclr {args.command}: error: {error}", file=sys.stderr)
+        return 2

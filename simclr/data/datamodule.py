@@ -1,0 +1,83 @@
+"""The LightningDataModule of pretraining: uint8 training batches in a seeded order and, where
+the dataset is labelled, a validation split for the online probe."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from simclr.data.images import ArrayImages, PreparedImages, collate, num_classes_of
+from simclr.data.registry import dataset_spec
+from simclr.data.splits import load_split
+from simclr.data.workers import loader_workers
+from simclr.errors import DataError
+from simclr.sampling import EpochSampler
+
+if TYPE_CHECKING:  # the data package is given a config; it does not read the schema
+    from simclr.config.schema import DataConfig
+
+
+class SimCLRDataModule(L.LightningDataModule):
+    """Training images for pretraining and, where labelled, a validation split for the probe."""
+
+    def __init__(self, config: DataConfig, seed: int = 0) -> None:
+        super().__init__()
+        self.config, self.seed = config, seed
+        self.spec = dataset_spec(config.name)
+        self.train_set: ArrayImages | PreparedImages | None = None
+        self.val_set: ArrayImages | PreparedImages | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        config = self.config
+        self.train_set = load_split(config, self.spec.pretrain_split, config.subset, self.seed)
+        if len(self.train_set) < config.batch_size:
+            raise DataError(
+                f"data.batch_size={config.batch_size} exceeds the {len(self.train_set)} training "
+                "images: lower data.batch_size or enlarge data.subset"
+            )
+        if self.spec.eval_test_split is not None:
+            self.val_set = load_split(
+                config, self.spec.eval_test_split, config.val_subset, self.seed
+            )
+
+    @property
+    def num_classes(self) -> int:
+        """Classes the online probe predicts (0 when the training images have no labels)."""
+        self.setup()
+        return num_classes_of(self.train_set)
+
+    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        workers = loader_workers(self.config.num_workers, dataset)
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        if train:  # the order is a function of (seed, epoch, rank): see simclr.sampling
+            sampler = EpochSampler(len(dataset), self.config.batch_size, self.seed, rank, world)
+        elif world > 1:  # Lightning's own replacement is off for the training order's sake
+            sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)
+        else:
+            sampler = None
+        return DataLoader(
+            dataset,
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            drop_last=train,  # every step contrasts a full batch of N images
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            collate_fn=collate,
+            # its own generator: making an iterator must not draw from the views' random state
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup()
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        self.setup()
+        return [] if self.val_set is None else self._loader(self.val_set, train=False)

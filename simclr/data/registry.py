@@ -1,0 +1,124 @@
+"""Every dataset by name: one :class:`DatasetSpec` entry of :data:`DATASETS` each.
+
+A new dataset is one entry: a reader (:mod:`simclr.data.readers`) and what pretraining and
+evaluation need to know about it. Nothing else changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torchvision
+
+from simclr.data.readers import (
+    Reader,
+    cifar_reader,
+    read_fashion_mnist,
+    read_folder,
+    read_stl10,
+)
+from simclr.errors import DataError
+
+if TYPE_CHECKING:  # the data package is given a config; it does not read the schema
+    from simclr.config.schema import DataConfig
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One registered dataset: how to read a split, and what pretraining uses."""
+
+    read: Reader
+    channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    splits: tuple[str, ...]
+    pretrain_split: str
+    eval_train_split: str | None  # labelled split that probes and kNN train on
+    eval_test_split: str | None  # labelled split they are measured on
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "fashion_mnist": DatasetSpec(
+        read=read_fashion_mnist,
+        channels=1,
+        mean=(0.2860,),
+        std=(0.3530,),
+        splits=("train", "test"),
+        pretrain_split="train",
+        eval_train_split="train",
+        eval_test_split="test",
+    ),
+    "cifar10": DatasetSpec(
+        read=cifar_reader(torchvision.datasets.CIFAR10, "cifar10"),
+        channels=3,
+        mean=(0.4914, 0.4822, 0.4465),
+        std=(0.2470, 0.2435, 0.2616),
+        splits=("train", "test"),
+        pretrain_split="train",
+        eval_train_split="train",
+        eval_test_split="test",
+    ),
+    "cifar100": DatasetSpec(
+        read=cifar_reader(torchvision.datasets.CIFAR100, "cifar100"),
+        channels=3,
+        mean=(0.5071, 0.4865, 0.4409),
+        std=(0.2673, 0.2564, 0.2762),
+        splits=("train", "test"),
+        pretrain_split="train",
+        eval_train_split="train",
+        eval_test_split="test",
+    ),
+    "stl10": DatasetSpec(
+        read=read_stl10,
+        channels=3,
+        mean=(0.4467, 0.4398, 0.4066),
+        std=(0.2603, 0.2566, 0.2713),
+        splits=("train", "test", "unlabeled", "train+unlabeled"),
+        pretrain_split="train+unlabeled",
+        eval_train_split="train",
+        eval_test_split="test",
+    ),
+    "folder": DatasetSpec(
+        read=read_folder,
+        channels=3,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        splits=("all",),
+        pretrain_split="all",
+        eval_train_split=None,
+        eval_test_split=None,
+    ),
+}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise DataError(f"data.name={name!r} is unknown: allowed: {', '.join(sorted(DATASETS))}")
+    return DATASETS[name]
+
+
+def resolved_channels(data: DataConfig) -> int:
+    """The configured channel count, or the dataset's own."""
+    return data.channels or dataset_spec(data.name).channels
+
+
+def normalization(data: DataConfig, mean=None, std=None) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std for ``data``'s channel count (explicit values win)."""
+    spec = dataset_spec(data.name)
+    channels = resolved_channels(data)
+    mean = list(mean) if mean is not None else list(spec.mean)
+    std = list(std) if std is not None else list(spec.std)
+
+    def fit(values: list[float]) -> list[float]:
+        if len(values) == channels:
+            return values
+        if channels == 1:
+            return [float(np.mean(values))]
+        return values * 3
+
+    return fit(mean), fit(std)

@@ -1,0 +1,61 @@
+"""Tests of ablation/config.py: ablation files, the planned runs, and every run's config checked
+before any starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ablation.config import check_all_runs, load_ablation, plan_runs, run_config
+from simclr.errors import ConfigError
+
+
+def test_plan_of_grid_and_runs(tmp_path, write_ablation):
+    path = write_ablation(
+        tmp_path,
+        grid={"encoder.name": ["resnet18", "resnet34"], "encoder.residual": [True, False]},
+        runs=[{"name": "hot", "overrides": ["loss.temperature=1.0"]}],
+    )
+    names = [run.name for run in plan_runs(load_ablation(path))]
+    assert names == [
+        "base",
+        "encoder.name=resnet18,encoder.residual=true",
+        "encoder.name=resnet18,encoder.residual=false",
+        "encoder.name=resnet34,encoder.residual=true",
+        "encoder.name=resnet34,encoder.residual=false",
+        "hot",
+    ]
+
+
+def test_an_ablation_needs_a_grid_or_runs(tmp_path, write_ablation):
+    with pytest.raises(ConfigError, match="needs 'grid' or 'runs'"):
+        load_ablation(write_ablation(tmp_path))
+
+
+def test_run_names_must_be_unique(tmp_path, write_ablation):
+    runs = [{"name": "same", "overrides": ["loss.temperature=0.1"]}, {"name": "same"}]
+    with pytest.raises(ConfigError, match="repeated: same"):
+        plan_runs(load_ablation(write_ablation(tmp_path, runs=runs)))
+
+
+def test_overrides_change_the_ablation_files_keys_and_paths_are_from_the_file(
+    tmp_path, write_ablation
+):
+    (tmp_path / "base.yaml").write_text("loss:\n  temperature: 0.2\n")
+    path = write_ablation(tmp_path, base_config="base.yaml", runs=[{"name": "a"}])
+    config = load_ablation(path, ["name=renamed", "include_base=false"])
+    assert config.name == "renamed" and not config.include_base
+    assert Path(config.base_config) == tmp_path / "base.yaml"
+    (run,) = plan_runs(config)
+    pretrain = run_config(config, run, tmp_path / "runs")
+    assert pretrain.loss.temperature == 0.2  # the base config, then the budget, then the run
+    assert pretrain.run.name == "a" and Path(pretrain.run.out_dir) == tmp_path / "runs"
+
+
+def test_a_bad_key_in_any_run_is_found_before_the_first_starts(tmp_path, write_ablation):
+    runs = [{"name": "ok", "overrides": []}, {"name": "typo", "overrides": ["loss.tempreture=1"]}]
+    config = load_ablation(write_ablation(tmp_path, runs=runs))
+    with pytest.raises(ConfigError, match="run 'typo': .*loss.tempreture") as error:
+        check_all_runs(config, tmp_path / "runs")
+    assert "\n" not in str(error.value)

@@ -1,0 +1,36 @@
+"""Fixtures of the benchmark smoke tests: each script runs one tiny iteration, writes its JSON.
+
+Benchmarks are not tests; these only check that they still run against the current package.
+Without lightly installed (as in CI) each script skips its lightly variant by itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture
+def has_lightly() -> bool:
+    return importlib.util.find_spec("lightly") is not None
+
+
+@pytest.fixture
+def run_script() -> Callable[..., dict]:
+    """``run_script(name, *args, out=PATH)``: run ``benchmarks/NAME`` and return its JSON."""
+
+    def run(name: str, *args: str, out: Path) -> dict:
+        command = [sys.executable, str(BENCHMARKS / name), *args, "--out", str(out)]
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
+        return json.loads(out.read_text())
+
+    return run

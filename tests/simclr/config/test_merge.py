@@ -1,0 +1,108 @@
+"""Configs from layers (simclr/config/merge.py): a dataclass schema, then YAML files, dicts and
+``key=value`` overrides; OmegaConf's errors as one line naming the key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from simclr.config import ConfigError, SimCLRConfig, load_config
+from simclr.config.merge import build_config, merge_config, save_config, to_yaml
+
+
+@dataclass
+class Inner:
+    size: int = 3
+    names: list[str] = field(default_factory=lambda: ["a"])
+
+
+@dataclass
+class Schema:
+    rate: float = 0.5
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_layers_are_merged_in_order_onto_the_schema(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("rate: 0.25\ninner:\n  size: 4\n")
+    merged = merge_config(Schema, [{"inner": {"names": ["b", "c"]}}, recipe, ["inner.size=5"]])
+    assert OmegaConf.to_container(merged) == {
+        "rate": 0.25,
+        "inner": {"size": 5, "names": ["b", "c"]},
+    }
+    built = build_config(Schema, [{"rate": 0.75}], recipe, ["inner.size=6"])
+    assert built == Schema(rate=0.25, inner=Inner(size=6, names=["a"]))  # file after sources
+
+
+def test_saved_config_loads_back(tmp_path: Path) -> None:
+    config = load_config(None, ["encoder.stem=small", "augment.normalize.mean=[0.5]"])
+    save_config(config, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == config
+    assert (tmp_path / "config.yaml").read_text() == to_yaml(config)
+
+
+# keys the schema does not have, values of the wrong type, a value where a section is, and an
+# override that is not key=value: refused while merging, before any check of the values
+BAD_LAYERS = [
+    (["foo=1"], "foo"),
+    (["data.foo=1"], "data.foo"),
+    (["augment.crop.bar=1"], "augment.crop.bar"),
+    (["augment=3"], "augment"),
+    (["augment.crop=5"], "augment.crop"),
+    (["data.batch_size=abc"], "data.batch_size"),
+    (["data.image_size=1.5"], "data.image_size"),
+    (["encoder.residual=maybe"], "encoder.residual"),
+    (["loss.temperature=abc"], "loss.temperature"),
+    (["loss.temperature"], "loss.temperature"),
+    (["=0.5"], "=0.5"),
+]
+
+
+@pytest.mark.parametrize("overrides, key", BAD_LAYERS)
+def test_unknown_keys_and_wrong_types_fail_in_one_line_naming_the_key(
+    overrides: list[str], key: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        build_config(SimCLRConfig, [], None, overrides)
+    message = str(error.value)
+    assert "\n" not in message
+    assert f"'{key}'" in message or message.startswith(key)
+
+
+def test_errors_are_classified_by_type() -> None:
+    with pytest.raises(ConfigError, match=r"^unknown config key 'inner\.width'$"):
+        merge_config(Schema, [["inner.width=3"]])
+    with pytest.raises(ConfigError, match=r"^unknown config key 'inner\.width'$"):
+        merge_config(Schema, [{"inner": {"width": 3}}])
+    with pytest.raises(ConfigError, match=r"^inner\.size: ") as error:
+        merge_config(Schema, [["inner.size=big"]])
+    assert "unknown" not in str(error.value)
+    with pytest.raises(ConfigError, match=r"^inner: is a section of keys, not a single value$"):
+        merge_config(Schema, [{"inner": 7}])
+
+
+def test_a_bad_value_in_a_file_names_its_key(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("head:\n  type: mlp\n  widht: 3\n")
+    with pytest.raises(ConfigError, match="unknown config key 'head.widht'"):
+        load_config(recipe)
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match=f"config file '{missing}' does not exist"):
+        load_config(missing)
+
+
+def test_config_file_that_is_not_yaml_is_one_line_error(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("data: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line 2"):
+        load_config(broken)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(scalar)

@@ -1,0 +1,148 @@
+"""The pretraining config schema (simclr/config/schema.py): its defaults, and each section's
+check() refusing a bad value in one line naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from simclr.config import ConfigError, load_config
+from simclr.config.schema import (
+    AugmentConfig,
+    DataConfig,
+    EncoderConfig,
+    HeadConfig,
+    LossConfig,
+    OptimizerConfig,
+    ProbeConfig,
+    RunConfig,
+    SimCLRConfig,
+    TrainerConfig,
+)
+
+DEFAULT_YAML = Path(__file__).resolve().parents[3] / "configs" / "default.yaml"
+
+
+def test_default_yaml_equals_the_schema_defaults() -> None:
+    from_yaml = OmegaConf.to_container(OmegaConf.load(DEFAULT_YAML))
+    from_schema = OmegaConf.to_container(OmegaConf.structured(SimCLRConfig))
+    assert from_yaml == from_schema
+    assert load_config(DEFAULT_YAML) == load_config() == SimCLRConfig()
+
+
+BAD_OVERRIDES = [
+    (["loss.temperature=0"], "loss.temperature"),
+    (["loss.temperature=-0.5"], "loss.temperature"),
+    (["data.batch_size=1"], "data.batch_size"),
+    (["augment.crop.scale=[0.0,1.0]"], "augment.crop.scale"),
+    (["augment.crop.scale=[0.5,1.5]"], "augment.crop.scale"),
+    (["augment.crop.scale=[0.9,0.1]"], "augment.crop.scale"),
+    (["augment.crop.scale=[0.5]"], "augment.crop.scale"),
+    (["encoder.name=resnet9"], "encoder.name"),
+    (["encoder.stem=tiny"], "encoder.stem"),
+    (["encoder.name=densenet121", "encoder.residual=false"], "encoder.residual"),
+    (["data.name=imagenet9"], "data.name"),
+    (["data.name=folder"], "data.path"),
+    (["head.type=deep"], "head.type"),
+    (["optimizer.name=adam"], "optimizer.name"),
+    (["optimizer.lr_scaling=cubic"], "optimizer.lr_scaling"),
+    (["augment.flip.p=1.5"], "augment.flip.p"),
+    (["augment.color.p=-0.1"], "augment.color.p"),
+    (["augment.grayscale.p=2"], "augment.grayscale.p"),
+    (["augment.blur.p=1.01"], "augment.blur.p"),
+    (["augment.solarize.p=-1"], "augment.solarize.p"),
+    (["data.subset=0"], "data.subset"),
+    (["data.subset=-3"], "data.subset"),
+    (["data.subset=2.5"], "data.subset"),
+    (["data.val_subset=0"], "data.val_subset"),
+    (["data.channels=2"], "data.channels"),
+    (["trainer.max_steps=0"], "trainer.max_steps"),
+    (["run.name=a/b"], "run.name"),
+    (["optimizer.base_lr=inf"], "optimizer.base_lr"),
+    (["loss.temperature=nan"], "loss.temperature"),
+    (["augment.blur.sigma=[0.1,inf]"], "augment.blur.sigma"),
+    (["optimizer.betas=[2,3]"], "optimizer.betas"),
+    (["trainer.val_every_n_epochs=0"], "trainer.val_every_n_epochs"),
+    (["trainer.limit_val_batches=-1"], "trainer.limit_val_batches"),
+    (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps"),
+]
+
+
+@pytest.mark.parametrize("overrides, key", BAD_OVERRIDES)
+def test_bad_settings_fail_in_one_line_naming_the_key(overrides: list[str], key: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(None, overrides)
+    message = str(error.value)
+    assert "\n" not in message
+    assert f"'{key}'" in message or message.startswith(key)
+
+
+# each section's own check(), called on the dataclass without loading anything
+SECTION_CHECKS = [
+    (DataConfig(image_size=4), "data.image_size=4"),
+    (DataConfig(channels=2), "data.channels=2"),
+    (AugmentConfig(), None),
+    (EncoderConfig(stem="tiny"), "encoder.stem='tiny'"),
+    (HeadConfig(output_dim=0), "head.output_dim=0"),
+    (HeadConfig(layers=1), "head.layers=1"),
+    (LossConfig(temperature=0.0), "loss.temperature=0.0"),
+    (OptimizerConfig(momentum=1.0), "optimizer.momentum=1.0"),
+    (OptimizerConfig(trust_coefficient=0.0), "optimizer.trust_coefficient=0.0"),
+    (ProbeConfig(lr=0.0), "probe.lr=0.0"),
+    (TrainerConfig(max_epochs=0), "trainer.max_epochs=0"),
+    (TrainerConfig(precision="8-bit"), "trainer.precision='8-bit'"),
+    (RunConfig(out_dir=""), "run.out_dir=''"),
+    (RunConfig(name=".."), "run.name='..'"),
+]
+
+
+@pytest.mark.parametrize("section, refusal", SECTION_CHECKS)
+def test_each_section_checks_its_own_values(section, refusal: str | None) -> None:
+    if refusal is None:
+        section.check()
+        return
+    with pytest.raises(ConfigError, match=f"^{refusal} is invalid: "):
+        section.check()
+    type(section)().check()  # its defaults pass
+
+
+def test_augment_check_covers_every_op() -> None:
+    config = AugmentConfig()
+    config.solarize.threshold = 1.5
+    with pytest.raises(ConfigError, match="augment.solarize.threshold=1.5"):
+        config.check()
+    config = AugmentConfig()
+    config.normalize.std = [0.5, 0.0, 0.5]
+    with pytest.raises(ConfigError, match="augment.normalize.std"):
+        config.check()
+    config = AugmentConfig()
+    config.color.strength = 3.0  # hue jitter 0.6 > 0.5
+    with pytest.raises(ConfigError, match="augment.color.strength=3.0"):
+        config.check()
+
+
+def test_data_checks_shared_with_evaluation_leave_out_pretraining_ones() -> None:
+    data = DataConfig(batch_size=1, num_workers=-1)
+    data.check()  # evaluation sets its own batch size and workers
+    with pytest.raises(ConfigError, match="data.batch_size=1 is invalid"):
+        data.check_for_pretraining()
+    with pytest.raises(ConfigError, match="data.num_workers=-1 is invalid"):
+        DataConfig(num_workers=-1).check_for_pretraining()
+
+
+def test_the_whole_config_checks_every_section_and_finiteness() -> None:
+    SimCLRConfig().check()
+    config = SimCLRConfig()
+    config.run.name = "a/b"
+    with pytest.raises(ConfigError, match="run.name='a/b'"):
+        config.check()
+    config = SimCLRConfig()
+    config.data.batch_size = 1
+    with pytest.raises(ConfigError, match="data.batch_size=1"):
+        config.check()
+    config = SimCLRConfig()
+    config.augment.crop.ratio = [0.75, float("inf")]  # inside (0, inf]: only finiteness fails
+    with pytest.raises(ConfigError, match="augment.crop.ratio=.* must be a finite number"):
+        config.check()

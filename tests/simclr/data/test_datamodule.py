@@ -1,0 +1,75 @@
+"""The LightningDataModule of pretraining (simclr/data/datamodule.py): uint8 training batches in
+a seeded order and a labelled validation split for the online probe."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from simclr.data.datamodule import SimCLRDataModule
+from simclr.data.images import ArrayImages
+from simclr.errors import DataError
+from simclr.sampling import EpochSampler
+
+
+def test_batch_larger_than_the_dataset_is_one_line(
+    tmp_path: Path, data_config, mixed_images
+) -> None:
+    mixed_images.write(tmp_path)
+    config = data_config(tmp_path, "folder", path=str(tmp_path), image_size=8, batch_size=5)
+    with pytest.raises(DataError, match="data.batch_size=5 exceeds the 4 training images") as error:
+        SimCLRDataModule(config).setup()
+    assert "\n" not in str(error.value)
+
+
+def test_fashion_mnist_subset_and_data_module(fashion_mnist_root: Path, data_config) -> None:
+    config = data_config(
+        fashion_mnist_root,
+        "fashion_mnist",
+        image_size=16,
+        subset=0.01,
+        val_subset=50,
+        batch_size=32,
+    )
+    datamodule = SimCLRDataModule(config, seed=3)
+    datamodule.setup()
+    assert (len(datamodule.train_set), len(datamodule.val_set)) == (600, 50)
+    assert datamodule.num_classes == 10
+    images, labels = next(iter(datamodule.train_dataloader()))
+    assert images.shape == (32, 1, 16, 16) and images.dtype == torch.uint8
+    assert labels.shape == (32,)
+
+
+def test_training_batches_are_full_in_the_seeded_order_and_validation_keeps_all(
+    cifar10_root, data_config
+) -> None:
+    root, images, labels = cifar10_root
+    datamodule = SimCLRDataModule(data_config(root, "cifar10", image_size=32, batch_size=4), 5)
+    loader = datamodule.train_dataloader()
+    assert isinstance(loader.sampler, EpochSampler) and loader.sampler.seed == 5
+    order = list(EpochSampler(10, 4, seed=5))
+    batches = list(loader)
+    assert [len(batch[0]) for batch in batches] == [4, 4]  # the last 2 images are dropped
+    assert torch.equal(torch.cat([b[0] for b in batches]), torch.from_numpy(images[order[:8]]))
+    assert torch.cat([b[1] for b in batches]).tolist() == labels[order[:8]].tolist()
+    validation = list(datamodule.val_dataloader())
+    assert [len(batch[0]) for batch in validation] == [3]  # the test split, in order
+    assert torch.equal(validation[0][0], torch.from_numpy(images[10:]))
+
+
+def test_an_unlabelled_folder_has_no_validation_split_and_no_classes(
+    tmp_path: Path, data_config, mixed_images
+) -> None:
+    mixed_images.write(tmp_path)
+    datamodule = SimCLRDataModule(
+        data_config(tmp_path, "folder", path=str(tmp_path), image_size=8, batch_size=2)
+    )
+    assert datamodule.num_classes == 0
+    assert datamodule.val_set is None and datamodule.val_dataloader() == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert len(list(datamodule.train_dataloader())) == 2
+    assert not isinstance(datamodule.train_set, ArrayImages)  # decoded per image

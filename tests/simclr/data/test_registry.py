@@ -1,0 +1,90 @@
+"""Every dataset by name (simclr/data/registry.py): one DatasetSpec entry each, its channels and
+normalisation statistics."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from simclr.config import DataConfig
+from simclr.data.readers import read_fashion_mnist, read_folder, read_stl10
+from simclr.data.registry import (
+    DATASETS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    DatasetSpec,
+    dataset_spec,
+    normalization,
+    resolved_channels,
+)
+from simclr.errors import DataError
+
+
+def test_every_dataset_is_one_entry_with_its_reader_and_splits() -> None:
+    assert set(DATASETS) == {"fashion_mnist", "cifar10", "cifar100", "stl10", "folder"}
+    assert DATASETS["fashion_mnist"].read is read_fashion_mnist
+    assert DATASETS["stl10"].read is read_stl10 and DATASETS["folder"].read is read_folder
+    for name, spec in DATASETS.items():
+        assert spec.pretrain_split in spec.splits, name
+        for split in (spec.eval_train_split, spec.eval_test_split):
+            assert split is None or split in spec.splits, name
+        assert len(spec.mean) == len(spec.std) == spec.channels, name
+    assert DATASETS["stl10"].pretrain_split == "train+unlabeled"
+    assert DATASETS["folder"].eval_test_split is None  # unlabelled: no online probe
+    assert (DATASETS["folder"].mean, DATASETS["folder"].std) == (IMAGENET_MEAN, IMAGENET_STD)
+
+
+def test_a_spec_is_made_by_keyword_and_frozen() -> None:
+    spec = DatasetSpec(
+        read=read_folder,
+        channels=3,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        splits=("all",),
+        pretrain_split="all",
+        eval_train_split=None,
+        eval_test_split=None,
+    )
+    assert spec == DATASETS["folder"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.channels = 1
+
+
+def test_a_registered_dataset_is_found_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = dataclasses.replace(DATASETS["cifar10"], channels=1, mean=(0.5,), std=(0.5,))
+    monkeypatch.setitem(DATASETS, "my_set", spec)
+    assert dataset_spec("my_set") is spec
+    assert resolved_channels(DataConfig(name="my_set")) == 1
+
+
+def test_an_unknown_dataset_is_one_line_naming_the_allowed_ones() -> None:
+    with pytest.raises(DataError, match="data.name='imagenet9' is unknown: allowed: cifar10, "):
+        dataset_spec("imagenet9")
+
+
+@pytest.mark.parametrize(
+    "name, channels, resolved",
+    [("fashion_mnist", None, 1), ("fashion_mnist", 3, 3), ("cifar10", None, 3), ("stl10", 1, 1)],
+)
+def test_resolved_channels_is_the_configured_or_the_datasets_own(
+    name: str, channels: int | None, resolved: int
+) -> None:
+    assert resolved_channels(DataConfig(name=name, channels=channels)) == resolved
+
+
+@pytest.mark.parametrize(
+    "name, channels, mean",
+    [
+        ("fashion_mnist", None, [0.2860]),
+        ("fashion_mnist", 3, [0.2860] * 3),
+        ("cifar10", None, [0.4914, 0.4822, 0.4465]),
+        ("cifar10", 1, [(0.4914 + 0.4822 + 0.4465) / 3]),
+    ],
+)
+def test_normalization_fits_the_channel_count(name: str, channels, mean: list) -> None:
+    got_mean, got_std = normalization(DataConfig(name=name, channels=channels))
+    assert got_mean == pytest.approx(mean)
+    assert len(got_std) == len(mean)
+    explicit = normalization(DataConfig(name=name, channels=channels), [0.5], [0.5])
+    assert explicit == ([0.5] * len(mean), [0.5] * len(mean))

@@ -1,0 +1,263 @@
+"""The two views t(x), t'(x) of simclr/augment.py: shapes, ranges, and each op on its own."""
+
+from __future__ import annotations
+
+import kornia.augmentation as K
+import pytest
+import torch
+import torch.nn.functional as F
+
+from simclr.augment import SimCLRViews, blur_kernel_size, build_augmentations
+from simclr.config import AugmentConfig
+
+OPS = ("crop", "flip", "color", "grayscale", "blur", "solarize")
+SIZE = 16
+
+
+def config_with(*enabled: str, normalize: bool = False, **probabilities: float) -> AugmentConfig:
+    """Only the ops in ``enabled`` switched on, each at the probability given (default: its own)."""
+    config = AugmentConfig()
+    for op in OPS:
+        getattr(config, op).enabled = op in enabled
+    for op, p in probabilities.items():
+        getattr(config, op).p = p
+    config.normalize.enabled = normalize
+    return config
+
+
+def views_of(config: AugmentConfig, channels: int, mean=None, std=None) -> SimCLRViews:
+    return SimCLRViews(config, SIZE, channels, mean or [0.5] * channels, std or [0.25] * channels)
+
+
+def random_images(batch: int, channels: int, size: int = SIZE, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (batch, channels, size, size), generator=generator).byte()
+
+
+def colour_times_intensity(batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images whose every pixel is one colour scaled by an intensity: hue is the same everywhere."""
+    generator = torch.Generator().manual_seed(seed)
+    colour = torch.tensor([0.9, 0.5, 0.2]).view(1, 3, 1, 1)
+    intensity = 0.2 + 0.8 * torch.rand(batch, 1, SIZE, SIZE, generator=generator)
+    return colour * intensity, colour
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("batch", [1, 5])
+@pytest.mark.parametrize("input_size", [SIZE, 24])
+def test_views_shape_dtype_and_range(seeded, channels: int, batch: int, input_size: int) -> None:
+    images = random_images(batch, channels, input_size)
+    config = AugmentConfig()
+    config.solarize.enabled = True
+    config.normalize.enabled = False
+    view1, view2 = views_of(config, channels)(images)
+    for view in (view1, view2):
+        assert view.shape == (batch, channels, SIZE, SIZE)
+        assert view.dtype == torch.float32
+        assert view.min() >= 0.0 and view.max() <= 1.0
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_views_differ_from_each_other_and_from_the_input(seeded, channels: int) -> None:
+    images = random_images(8, channels)
+    config = AugmentConfig()
+    config.normalize.enabled = False
+    view1, view2 = views_of(config, channels)(images)
+    unit = images.float() / 255
+    assert not torch.allclose(view1, view2)
+    assert not torch.allclose(view1, unit) and not torch.allclose(view2, unit)
+    # independent draws for every image, not one draw per batch
+    assert all(not torch.allclose(view1[i], view2[i]) for i in range(8))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_everything_off_gives_the_input_over_255(channels: int) -> None:
+    images = random_images(4, channels)
+    view1, view2 = views_of(config_with(), channels)(images)
+    assert torch.equal(view1, images.float() / 255)
+    assert torch.equal(view2, images.float() / 255)
+
+
+def test_without_crop_other_sizes_are_resized_to_image_size() -> None:
+    images = random_images(2, 3, size=40)
+    view, _ = views_of(config_with(), 3)(images)
+    expected = F.interpolate(
+        images.float() / 255, size=(SIZE, SIZE), mode="bilinear", antialias=True
+    )
+    torch.testing.assert_close(view, expected.clamp(0, 1))
+
+
+def test_flip_with_p_1_is_exactly_the_mirrored_image() -> None:
+    images = random_images(3, 3)
+    view1, view2 = views_of(config_with("flip", flip=1.0), 3)(images)
+    mirrored = images.float().flip(-1) / 255
+    assert torch.equal(view1, mirrored) and torch.equal(view2, mirrored)
+
+
+def test_crop_of_the_whole_square_is_the_identity() -> None:
+    config = config_with("crop")
+    config.crop.scale, config.crop.ratio = [1.0, 1.0], [1.0, 1.0]
+    images = random_images(3, 3)
+    view, _ = views_of(config, 3)(images)
+    torch.testing.assert_close(view, images.float() / 255, atol=1e-5, rtol=0)
+
+
+def test_crop_zooms_in_at_small_scale(seeded) -> None:
+    # a crop of at most 10% of a checkerboard enlarged back to 16 px has fewer sign changes
+    config = config_with("crop")
+    config.crop.scale = [0.05, 0.1]
+    board = ((torch.arange(SIZE).view(-1, 1) + torch.arange(SIZE)) % 2 * 255).byte()
+    images = board.expand(4, 1, SIZE, SIZE).clone()
+    view, _ = views_of(config, 1)(images)
+    changes = (view[..., 1:] > 0.5) != (view[..., :-1] > 0.5)
+    assert changes.float().mean() < 0.5
+
+
+@pytest.mark.parametrize("enabled", [("crop", "flip", "blur"), ("crop",), ("blur",)])
+def test_spatial_ops_without_colour_keep_every_pixels_hue(seeded, enabled: tuple) -> None:
+    images, colour = colour_times_intensity(6)
+    view, _ = views_of(config_with(*enabled, flip=1.0, blur=1.0), 3)(images)
+    # every op here treats the channels alike, so each pixel stays the colour times an intensity
+    intensity = view[:, :1] / colour[:, :1]
+    torch.testing.assert_close(view, intensity * colour, atol=1e-5, rtol=1e-5)
+
+
+def test_colour_jitter_changes_the_hue(seeded) -> None:
+    images, colour = colour_times_intensity(6)
+    view, _ = views_of(config_with("color", color=1.0), 3)(images)
+    ratio = view[:, 1] / view[:, 0].clamp_min(1e-6)
+    assert not torch.allclose(ratio, torch.full_like(ratio, 0.5 / 0.9), atol=1e-3)
+
+
+def test_grayscale_with_p_1_gives_the_luminance_in_every_channel() -> None:
+    images = random_images(3, 3)
+    view, _ = views_of(config_with("grayscale", grayscale=1.0), 3)(images)
+    unit = images.float() / 255
+    luminance = 0.299 * unit[:, 0] + 0.587 * unit[:, 1] + 0.114 * unit[:, 2]
+    for channel in range(3):
+        torch.testing.assert_close(view[:, channel], luminance, atol=1e-5, rtol=0)
+
+
+def test_solarize_with_p_1_inverts_pixels_above_the_threshold() -> None:
+    config = config_with("solarize", solarize=1.0)
+    config.solarize.threshold = 0.3
+    images = random_images(3, 3)
+    view, _ = views_of(config, 3)(images)
+    unit = images.float() / 255
+    torch.testing.assert_close(view, torch.where(unit >= 0.3, 1 - unit, unit), atol=1e-6, rtol=0)
+
+
+def test_blur_keeps_a_constant_image_and_smooths_noise(seeded) -> None:
+    config = config_with("blur", blur=1.0)
+    config.blur.sigma = [1.5, 2.0]
+    views = views_of(config, 1)
+    constant = torch.full((2, 1, SIZE, SIZE), 77, dtype=torch.uint8)
+    torch.testing.assert_close(views(constant)[0], constant.float() / 255)
+    noise = random_images(2, 1)
+    assert views(noise)[0].std() < 0.6 * (noise.float() / 255).std()
+
+
+def test_grayscale_input_gets_brightness_and_contrast_jitter_only() -> None:
+    ops = build_augmentations(AugmentConfig(), SIZE, channels=1)
+    jitters = [op for op in ops if isinstance(op, K.ColorJitter)]
+    assert len(jitters) == 1
+    jitter = jitters[0]
+    assert (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue) == (0.8, 0.8, 0, 0)
+    assert not any(isinstance(op, K.RandomGrayscale) for op in ops)
+    colour_ops = build_augmentations(AugmentConfig(), SIZE, channels=3)
+    colour_jitter = next(op for op in colour_ops if isinstance(op, K.ColorJitter))
+    assert (colour_jitter.saturation, colour_jitter.hue) == (0.8, 0.2)
+    assert any(isinstance(op, K.RandomGrayscale) for op in colour_ops)
+
+
+@pytest.mark.parametrize("strength", [0.5, 1.0])
+def test_colour_strength_scales_the_jitter(strength: float) -> None:
+    config = AugmentConfig()
+    config.color.strength = strength
+    jitter = next(
+        op for op in build_augmentations(config, SIZE, 3) if isinstance(op, K.ColorJitter)
+    )
+    s = strength
+    expected = (0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)
+    assert (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue) == pytest.approx(
+        expected
+    )
+    assert jitter.p == config.color.p
+
+
+@pytest.mark.parametrize("op", [op for op in OPS if op != "crop"])  # the crop always crops
+def test_probability_zero_removes_the_op(op: str) -> None:
+    config = AugmentConfig()
+    getattr(config, op).enabled = True
+    getattr(config, op).p = 0.0
+    default_ops = build_augmentations(AugmentConfig(), SIZE, 3)  # solarize is off by default
+    assert len(build_augmentations(config, SIZE, 3)) == len(default_ops) - (op != "solarize")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_uint8_and_float_input_give_the_same_views(channels: int) -> None:
+    images = random_images(4, channels)
+    views = views_of(AugmentConfig(), channels)
+    torch.manual_seed(5)
+    from_uint8 = views(images)
+    torch.manual_seed(5)
+    from_float = views(images.float() / 255)
+    for a, b in zip(from_uint8, from_float):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+
+def test_a_torch_seed_reproduces_the_views() -> None:
+    images = random_images(4, 3)
+    views = views_of(AugmentConfig(), 3)
+    torch.manual_seed(1)
+    first = views(images)
+    torch.manual_seed(1)
+    again = views(images)
+    torch.manual_seed(2)
+    other = views(images)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.allclose(first[0], other[0])
+
+
+@pytest.mark.parametrize(
+    "image_size, fraction, kernel",
+    [
+        (224, 0.1, 23),  # 22.4 -> 22, even -> 23
+        (96, 0.1, 11),  # 9.6 -> 10 -> 11
+        (64, 0.1, 7),  # 6.4 -> 6 -> 7
+        (50, 0.1, 5),  # 5, already odd
+        (32, 0.1, 3),  # 3.2 -> 3
+        (28, 0.1, 3),  # 2.8 -> 3
+        (16, 0.1, 3),  # 1.6 -> 2 -> 3
+        (8, 0.1, 3),  # 0.8 -> 1, raised to the minimum 3
+        (100, 0.25, 25),
+    ],
+)
+def test_blur_kernel_size_by_hand(image_size: int, fraction: float, kernel: int) -> None:
+    assert blur_kernel_size(image_size, fraction) == kernel
+
+
+def test_blur_uses_that_kernel_size() -> None:
+    blur = next(
+        op
+        for op in build_augmentations(AugmentConfig(), 96, 3)
+        if isinstance(op, K.RandomGaussianBlur)
+    )
+    assert blur.flags["kernel_size"] == 11
+
+
+@pytest.mark.parametrize(
+    "channels, mean, std", [(1, [0.3], [0.2]), (3, [0.1, 0.5, 0.9], [0.5, 0.25, 0.125])]
+)
+def test_normalisation_uses_the_given_mean_and_std(channels: int, mean: list, std: list) -> None:
+    images = random_images(2, channels)
+    view, _ = views_of(config_with(normalize=True), channels, mean, std)(images)
+    unit = images.float() / 255
+    expected = (unit - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+    torch.testing.assert_close(view, expected)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, SIZE, SIZE), (3, SIZE, SIZE)])
+def test_wrong_channel_count_or_rank_is_refused(shape: tuple) -> None:
+    with pytest.raises(ValueError, match="expected images of shape"):
+        views_of(AugmentConfig(), 1)(torch.zeros(shape, dtype=torch.uint8))

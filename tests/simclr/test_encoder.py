@@ -1,0 +1,190 @@
+"""The base encoder f of simclr/encoder.py: sizes, stems, plain networks, state_dicts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from simclr.backbones import ENCODERS
+from simclr.encoder import Encoder, PlainBlock
+
+
+def images(batch: int = 2, channels: int = 3, size: int = 32) -> torch.Tensor:
+    return torch.randn(batch, channels, size, size, generator=torch.Generator().manual_seed(0))
+
+
+def spatial_size_entering(module: nn.Module, encoder: Encoder, x: torch.Tensor) -> tuple:
+    """(H, W) of the input that ``module`` receives during ``encoder(x)``."""
+    seen = []
+    handle = module.register_forward_hook(lambda m, inputs, output: seen.append(inputs[0].shape))
+    encoder(x)
+    handle.remove()
+    return tuple(seen[0][-2:])
+
+
+@pytest.mark.parametrize(
+    "name, feature_dim",
+    [
+        ("resnet18", 512),
+        ("resnet34", 512),
+        ("resnet50", 2048),
+        ("resnet101", 2048),
+        ("resnet152", 2048),
+        ("wide_resnet50_2", 2048),
+        ("densenet121", 1024),
+        ("efficientnet_b0", 1280),
+    ],
+)
+def test_feature_dim_of_each_backbone(name: str, feature_dim: int) -> None:
+    assert Encoder(name).feature_dim == feature_dim
+    assert ENCODERS[name].name == name
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])  # densenet, efficientnet: below
+def test_representation_has_feature_dim(name: str) -> None:
+    encoder = Encoder(name).eval()
+    with torch.no_grad():
+        assert encoder(images()).shape == (2, encoder.feature_dim)
+
+
+@pytest.mark.parametrize(
+    "name, stem, in_channels",
+    [
+        ("resnet18", "standard", 3),
+        ("resnet18", "standard", 1),
+        ("resnet18", "small", 3),
+        ("resnet18", "small", 1),
+        ("efficientnet_b0", "standard", 3),
+        ("efficientnet_b0", "small", 1),
+    ],
+)
+def test_stems_and_channels(name: str, stem: str, in_channels: int) -> None:
+    encoder = Encoder(name, stem=stem, in_channels=in_channels)
+    first_conv = next(m for m in encoder.modules() if isinstance(m, nn.Conv2d))
+    assert first_conv.in_channels == in_channels
+    with torch.no_grad():
+        assert encoder(images(channels=in_channels, size=16)).shape == (2, encoder.feature_dim)
+
+
+def test_small_stem_is_a_3x3_stride_1_conv_without_max_pool() -> None:
+    encoder = Encoder("resnet18", stem="small", in_channels=3)
+    conv = encoder.backbone.conv1
+    assert (conv.kernel_size, conv.stride, conv.padding) == ((3, 3), (1, 1), (1, 1))
+    assert isinstance(encoder.backbone.maxpool, nn.Identity)
+    assert spatial_size_entering(encoder.backbone.layer1, encoder, images(size=32)) == (32, 32)
+
+
+def test_standard_stem_divides_the_side_by_4_before_layer1() -> None:
+    encoder = Encoder("resnet18", stem="standard")
+    conv = encoder.backbone.conv1
+    assert (conv.kernel_size, conv.stride) == ((7, 7), (2, 2))
+    assert spatial_size_entering(encoder.backbone.layer1, encoder, images(size=32)) == (8, 8)
+
+
+def test_small_stem_of_densenet_drops_its_pool() -> None:
+    encoder = Encoder("densenet121", stem="small", in_channels=1).eval()
+    assert encoder.backbone.features.conv0.kernel_size == (3, 3)
+    assert isinstance(encoder.backbone.features.pool0, nn.Identity)
+    x = images(batch=1, channels=1, size=8)
+    with torch.no_grad():
+        assert spatial_size_entering(encoder.backbone.features.denseblock1, encoder, x) == (8, 8)
+        assert encoder(x).shape == (1, 1024)
+
+
+def basic_block_by_hand(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """F(x) of a BasicBlock: bn2(conv2(relu(bn1(conv1(x)))))."""
+    return block.bn2(block.conv2(F.relu(block.bn1(block.conv1(x)))))
+
+
+def bottleneck_by_hand(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """F(x) of a Bottleneck: bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))))."""
+    y = F.relu(block.bn2(block.conv2(F.relu(block.bn1(block.conv1(x))))))
+    return block.bn3(block.conv3(y))
+
+
+@pytest.mark.parametrize(
+    "name, residual_fn", [("resnet18", basic_block_by_hand), ("resnet50", bottleneck_by_hand)]
+)
+def test_plain_network_has_no_shortcuts(name: str, residual_fn) -> None:
+    plain = Encoder(name, residual=False).eval()
+    residual = Encoder(name, residual=True).eval()
+    names = [n for n, _ in plain.named_modules()]
+    assert not any("downsample" in n for n in names)
+    stages = [getattr(plain.backbone, f"layer{i}") for i in range(1, 5)]
+    assert all(isinstance(block, PlainBlock) for stage in stages for block in stage)
+
+    # same weights in both, so the blocks differ only by the shortcut
+    residual.backbone.load_state_dict(plain.backbone.state_dict(), strict=False)
+    # the second block of layer1: its shortcut is the identity, so input and output sizes agree
+    plain_block, residual_block = plain.backbone.layer1[1], residual.backbone.layer1[1]
+    x = torch.randn(2, plain_block.conv1.in_channels, 8, 8)
+    with torch.no_grad():
+        by_hand = residual_fn(plain_block, x)
+        torch.testing.assert_close(plain_block(x), F.relu(by_hand))
+        torch.testing.assert_close(residual_block(x), F.relu(by_hand + x))
+        assert not torch.allclose(plain_block(x), residual_block(x))
+
+
+def test_plain_network_keeps_torchvision_keys_less_downsample() -> None:
+    plain_keys = set(Encoder("resnet18", residual=False).backbone.state_dict())
+    residual_keys = set(Encoder("resnet18").backbone.state_dict())
+    assert plain_keys == {k for k in residual_keys if ".downsample." not in k}
+
+
+def test_plain_forward_hooks_see_no_additions() -> None:
+    # in a plain network every block's output is relu(F(x)): non-negative and never x + F(x)
+    plain = Encoder("resnet18", stem="small", residual=False).eval()
+    outputs = []
+    for stage in range(1, 5):
+        for block in getattr(plain.backbone, f"layer{stage}"):
+            block.register_forward_hook(lambda m, i, o: outputs.append((m, i[0], o)))
+    with torch.no_grad():
+        plain(images(size=16))
+    assert len(outputs) == 8
+    for block, x, y in outputs:
+        torch.testing.assert_close(y, F.relu(basic_block_by_hand(block, x)))
+
+
+def test_residual_false_needs_a_resnet() -> None:
+    with pytest.raises(ValueError, match="residual=False needs a ResNet"):
+        Encoder("densenet121", residual=False)
+
+
+def test_unknown_name_is_refused_with_the_key() -> None:
+    with pytest.raises(ValueError, match="encoder.name='resnet9' is unknown"):
+        Encoder("resnet9")
+
+
+@pytest.mark.parametrize("stem, in_channels", [("standard", 3), ("small", 3), ("small", 1)])
+def test_state_dict_loads_strictly_into_torchvision(stem: str, in_channels: int) -> None:
+    encoder = Encoder("resnet18", stem=stem, in_channels=in_channels).eval()
+    # what a README shows: torchvision's resnet18 without classifier, and the small stem's conv
+    model = torchvision.models.resnet18()
+    model.fc = nn.Identity()
+    if stem == "small":
+        model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+    elif in_channels != 3:
+        model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    model.load_state_dict(encoder.backbone.state_dict(), strict=True)
+    model.eval()
+    x = images(channels=in_channels, size=16)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), encoder(x))
+
+
+def test_describe_has_what_rebuilds_the_encoder() -> None:
+    encoder = Encoder("resnet34", stem="small", in_channels=1, residual=False)
+    description = encoder.describe()
+    assert description == {
+        "name": "resnet34",
+        "stem": "small",
+        "in_channels": 1,
+        "residual": False,
+        "feature_dim": 512,
+    }
+    rebuilt = Encoder(**{k: v for k, v in description.items() if k != "feature_dim"})
+    rebuilt.load_state_dict(encoder.state_dict(), strict=True)

@@ -1,0 +1,162 @@
+"""The SimCLR LightningModule (simclr/module.py): views on the device, steps, online probe."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from simclr.loss import nt_xent_loss
+from simclr.module import SimCLR
+
+# the module logs through its trainer; these unit tests call the steps without one
+pytestmark = pytest.mark.filterwarnings("ignore:.*self.log.*:UserWarning")
+
+BATCH, SIZE = 6, 16
+
+
+@pytest.fixture
+def module(make_config, seeded) -> SimCLR:
+    """Fashion-MNIST-shaped (1 channel) SimCLR with a probe over 10 classes."""
+    return SimCLR(make_config("loss.temperature=0.5"), num_classes=10)
+
+
+def uint8_batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (BATCH, 1, SIZE, SIZE), generator=generator).byte()
+    return images, torch.arange(BATCH) % 10
+
+
+def test_training_batch_becomes_two_float_views(module: SimCLR) -> None:
+    module.train()
+    images, labels = uint8_batch()
+    view1, view2, out_labels = module.on_after_batch_transfer((images, labels), 0)
+    for view in (view1, view2):
+        assert view.shape == (BATCH, 1, SIZE, SIZE) and view.dtype == torch.float32
+    assert not torch.allclose(view1, view2)
+    assert torch.equal(out_labels, labels)
+
+
+def test_evaluation_batch_is_only_normalised(module: SimCLR) -> None:
+    module.eval()
+    images, labels = uint8_batch()
+    normalised, out_labels = module.on_after_batch_transfer((images, labels), 0)
+    # Fashion-MNIST's registered statistics
+    torch.testing.assert_close(normalised, (images.float() / 255 - 0.2860) / 0.3530)
+    assert torch.equal(out_labels, labels)
+
+
+def test_training_step_returns_a_finite_loss(module: SimCLR) -> None:
+    module.train()
+    batch = module.on_after_batch_transfer(uint8_batch(), 0)
+    loss = module.training_step(batch, 0)
+    assert loss.dim() == 0 and torch.isfinite(loss) and loss.requires_grad
+    loss.backward()
+    assert all(p.grad is not None for p in module.encoder.parameters())
+
+
+def test_a_batch_without_negatives_is_skipped(module: SimCLR) -> None:
+    module.train()
+    view = torch.rand(1, 1, SIZE, SIZE)
+    assert module.training_step((view, view.clone(), torch.zeros(1, dtype=torch.long)), 0) is None
+
+
+def test_probe_loss_sends_no_gradient_into_the_encoder(
+    module: SimCLR, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module.train()
+    batch = module.on_after_batch_transfer(uint8_batch(), 0)
+
+    def no_contrast(z1, z2, temperature, gather):  # keeps z in the graph, with zero gradient
+        return (z1.sum() + z2.sum()) * 0.0, torch.tensor(0.0)
+
+    # training_step's own loss is then the probe's alone: any gradient in f came through h
+    monkeypatch.setattr("simclr.module.nt_xent_loss", no_contrast)
+    loss = module.training_step(batch, 0)
+    assert loss.requires_grad and loss > 0
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in module.probe.parameters())
+    encoder = module.encoder.named_parameters()
+    leaked = [name for name, p in encoder if p.grad is not None and p.grad.any()]
+    assert leaked == []
+
+
+def test_encoder_gradient_is_that_of_the_contrastive_loss_alone(module: SimCLR) -> None:
+    module.train()
+    view1, view2, labels = module.on_after_batch_transfer(uint8_batch(), 0)
+    module.training_step((view1, view2, labels), 0).backward()  # NT-Xent + probe
+    with_probe = [p.grad.clone() for p in module.encoder.parameters()]
+    module.zero_grad(set_to_none=True)
+
+    projection = module.head(module.encoder(torch.cat([view1, view2])))
+    nt_xent_loss(projection[:BATCH], projection[BATCH:], 0.5)[0].backward()
+    for grad, p in zip(with_probe, module.encoder.parameters()):
+        torch.testing.assert_close(grad, p.grad)
+
+
+def test_unlabelled_images_are_left_out_of_the_probe(module: SimCLR) -> None:
+    representation = torch.randn(4, module.encoder.feature_dim)
+    assert module._probe(representation, torch.full((4,), -1)) == (None, None)
+    loss, _ = module._probe(representation, torch.tensor([-1, 2, -1, 3]))
+    expected = torch.nn.functional.cross_entropy(
+        module.probe(representation[[1, 3]]), torch.tensor([2, 3])
+    )
+    torch.testing.assert_close(loss, expected)
+
+
+def test_forward_is_the_representation(module: SimCLR) -> None:
+    module.eval()
+    images = torch.randn(2, 1, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
+    # h by hand: the last stage's feature map of f, average-pooled (SimCLR section 2.1) ...
+    stage_outputs = []
+    module.encoder.backbone.layer4.register_forward_hook(
+        lambda layer, inputs, output: stage_outputs.append(output)
+    )
+    # ... and by a plain torchvision ResNet-18 given the same weights
+    torchvision_f = torchvision.models.resnet18()
+    torchvision_f.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    torchvision_f.fc = nn.Identity()
+    torchvision_f.load_state_dict(module.encoder.backbone.state_dict(), strict=True)
+    with torch.no_grad():
+        representation = module(images)
+        pooled = stage_outputs[-1].mean(dim=(2, 3))
+        expected = torchvision_f.eval()(images)
+    assert representation.shape == (2, 512)  # h, not the 128-d projection z = g(h)
+    torch.testing.assert_close(representation, pooled)
+    torch.testing.assert_close(representation, expected)
+
+
+def test_hyperparameters_rebuild_the_same_module(module: SimCLR) -> None:
+    rebuilt = SimCLR(module.hparams["config"], module.hparams["num_classes"])
+    assert rebuilt.config == module.config
+    rebuilt.load_state_dict(module.state_dict(), strict=True)
+
+
+def test_no_probe_without_labels(make_config) -> None:
+    assert SimCLR(make_config(), num_classes=0).probe is None
+    assert SimCLR(make_config("probe.enabled=false"), num_classes=10).probe is None
+
+
+# ----------------------------------------------------------------------------- unreadable batches
+
+
+def test_a_batch_with_no_readable_image_is_skipped_and_counted(module: SimCLR) -> None:
+    module.train()
+    assert module.on_after_batch_transfer(None, 0) is None
+    assert module.skipped_images == 0
+    assert module.training_step(None, 0) is None
+    assert module.skipped_images == module.config.data.batch_size == 8
+    module.eval()
+    assert module.on_after_batch_transfer(None, 0) is None
+    assert module.validation_step(None, 0) is None
+
+
+def test_images_left_out_of_a_batch_are_counted(module: SimCLR) -> None:
+    module.train()
+    images, labels = uint8_batch()  # 6 of the configured 8: two were unreadable
+    loss = module.training_step(module.on_after_batch_transfer((images, labels), 0), 0)
+    assert loss is not None and module.skipped_images == 2
+    one = module.on_after_batch_transfer((images[:1], labels[:1]), 0)
+    assert module.training_step(one, 0) is None  # no negatives, and 7 were unreadable
+    assert module.skipped_images == 2 + 7
