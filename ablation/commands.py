@@ -10,10 +10,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "ablate",
         help="run a sweep of pretraining runs and evaluate each",
-        description="Run an ablation file (configs/ablations/NAME.yaml): each run pretrains and "
-        "is evaluated; results.csv, results.md and a plot are written to out_dir/name.",
+        description="Run an ablation (a shipped one by name, e.g. ablations/temperature: "
+        "'simclr recipes' lists them; or a YAML file of one's own): each run pretrains and is "
+        "evaluated; results.csv, results.md and a plot are written to out_dir/name.",
     )
-    parser.add_argument("--config", required=True, help="ablation YAML file")
+    parser.add_argument(
+        "--config", required=True, metavar="NAME|FILE", help="an ablation recipe or YAML file"
+    )
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value", help="changes to the ablation file's keys"
     )

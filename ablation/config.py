@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from simclr.config import ConfigError, SimCLRConfig, load_config, merge_config
+from simclr.config.recipes import recipe_file
 from simclr.launch import check_devices
 
 
@@ -54,8 +55,9 @@ class PlannedRun:
 
 
 def load_ablation(path: str | Path, overrides: list[str] | None = None) -> AblationConfig:
-    """Read an ablation file; ``overrides`` (``key=value``) change the ablation file's own keys."""
-    path = Path(path)
+    """Read an ablation file (a path, or a shipped one by name: ``ablations/temperature``);
+    ``overrides`` (``key=value``) change the ablation file's own keys."""
+    path = recipe_file(path)
     sources: list[Any] = [path] + ([list(overrides)] if overrides else [])
     config: AblationConfig = OmegaConf.to_object(merge_config(AblationConfig, sources))
     if not config.name:

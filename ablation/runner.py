@@ -39,10 +39,11 @@ def default_evaluate(
     run_dir: Path, config: SimCLRConfig, sweep: AblationConfig
 ) -> dict[str, float]:
     """Weighted kNN (largest configured k) and linear probe of the run's exported encoder, on
-    its dataset's labelled train and test splits, with the evaluation stage's defaults."""
+    its dataset's labelled train and test splits, with the evaluation stage's defaults; logged
+    to the run's loggers as ``simclr eval`` logs them."""
     from linear_eval.config import load_eval_config
     from linear_eval.encoders import load_encoder
-    from linear_eval.evaluate import evaluate_extractor
+    from linear_eval.evaluate import evaluate_extractor, log_to_run
 
     loaded = load_encoder(run_dir / "encoder.pt")
     overrides = ["features.progress_bar=false"]
@@ -53,6 +54,7 @@ def default_evaluate(
     eval_config = load_eval_config(loaded.pretrain_config, overrides=overrides)
     mode = "all" if sweep.eval.knn and sweep.eval.linear else "knn" if sweep.eval.knn else "linear"
     result = evaluate_extractor(loaded.extractor, eval_config, mode, run_dir / "features")
+    log_to_run(loaded, result)
     metrics: dict[str, float] = {}
     if "knn" in result:
         knn = result["knn"][str(max(eval_config.knn.k))]
@@ -102,13 +104,16 @@ def run_sweep(
     this loop and trains each run together with the others; global rank 0 alone evaluates, logs
     and records the results.
     """
+    from simclr.loggers import check_logger_packages
+
     if pretrain_fn is None:
         from simclr.train import pretrain as pretrain_fn
     writer = is_global_rank_zero()
     log = log if writer else _silent  # rank 0 reports for every process
     out_dir = Path(config.out_dir) / config.name
     runs_dir = out_dir / "runs"
-    check_all_runs(config, runs_dir)  # every override is valid before anything runs
+    for run_cfg in check_all_runs(config, runs_dir):  # every override is valid, before any run
+        check_logger_packages(run_cfg)  # and every logger's package is here
     planned = plan_runs(config)
     results_path = out_dir / "results.csv"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,15 +1,25 @@
-"""Shared helpers of the benchmark scripts: machine description, timing, peak memory, output.
+"""Shared helpers of the benchmark scripts: machine description, timing, peak memory, output,
+and the lightly environment that runs their lightly variants.
 
-Benchmarks are scripts, not tests: each measures every variant in one process so that its
+Benchmarks are scripts, not tests: each measures every variant in one invocation so that its
 ratios compare like with like, prints a table and writes ``benchmarks/results/<name>.json``.
+lightly cannot share the project's environment (see ``make_lightly_env.sh``): a script's
+lightly variant runs in ``lightly_variants.py`` under lightly's own interpreter, on the data and
+settings the script hands it. This file imports neither the project nor lightly, so both sides
+use it.
 """
 
 from __future__ import annotations
 
+import argparse
+import gc
 import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
@@ -26,14 +37,57 @@ BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCHMARKS_DIR.parent
 RESULTS_DIR = BENCHMARKS_DIR / "results"
 DATA_ROOT = REPO_ROOT / "data"  # git-ignored; simclr.data extracts the system Fashion-MNIST here
+LIGHTLY_PYTHON = BENCHMARKS_DIR / ".venv-lightly" / "bin" / "python"  # make_lightly_env.sh
 
 
-def lightly_available() -> bool:
-    try:
-        import lightly  # noqa: F401
-    except ImportError:
-        return False
-    return True
+# ----------------------------------------------------------------------------- lightly's side
+def add_lightly_python_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lightly-python",
+        type=Path,
+        default=LIGHTLY_PYTHON,
+        help="interpreter of the environment with lightly that runs the lightly variant "
+        "(default: the one benchmarks/make_lightly_env.sh makes); skipped when absent",
+    )
+
+
+def lightly_python(path: Path) -> Path | None:
+    """``path`` when it is an interpreter; otherwise None, having said in one line why the
+    lightly variant is skipped."""
+    if path.is_file() and os.access(path, os.X_OK):
+        return path
+    print(
+        f"no lightly environment at {path} (make it with benchmarks/make_lightly_env.sh): "
+        "the lightly variant is skipped",
+        file=sys.stderr,
+    )
+    return None
+
+
+def run_lightly(python: Path, task: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Run ``lightly_variants.py TASK`` under ``python`` with ``spec`` and return its result.
+
+    Its output goes to this process's; a failure ends the benchmark with its last line.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"lightly-{task}-") as folder:
+        spec_path, result_path = Path(folder) / "spec.json", Path(folder) / "result.json"
+        spec_path.write_text(json.dumps(spec, default=str))
+        command = [str(python), str(BENCHMARKS_DIR / "lightly_variants.py"), task]
+        completed = subprocess.run(
+            [*command, str(spec_path), str(result_path)], stderr=subprocess.PIPE, text=True
+        )
+        sys.stderr.write(completed.stderr)
+        if completed.returncode != 0:
+            last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+            raise SystemExit(f"lightly variant {task!r} failed ({python}): {last}")
+        result = json.loads(result_path.read_text())
+    theirs = result["environment"]["torch"]
+    if theirs != torch.__version__:
+        print(
+            f"warning: lightly's environment runs torch {theirs}, this one {torch.__version__}",
+            file=sys.stderr,
+        )
+    return result
 
 
 class PILImages(Dataset):
@@ -179,6 +233,73 @@ class PeakMemory:
     def as_dict(self) -> dict[str, float | None]:
         cuda = None if self.cuda_mib is None else round(self.cuda_mib, 1)
         return {"peak_host_mib": round(self.host_mib, 1), "peak_cuda_mib": cuda}
+
+
+def timed(
+    function: Callable[[], Any], device: torch.device, repeats: int
+) -> tuple[Any, list[float], float]:
+    """(last result, seconds of each repeat, peak memory above the starting point in MiB)."""
+    gc.collect()
+    start_mib = tree_pss_mib()
+    times = []
+    with PeakMemory(device, interval=0.02) as memory:
+        for _ in range(repeats):
+            synchronize(device)
+            start = time.perf_counter()
+            result = function()
+            synchronize(device)
+            times.append(time.perf_counter() - start)
+    peak = memory.cuda_mib if memory.cuda_mib is not None else memory.host_mib - start_mib
+    return result, times, peak
+
+
+class Pipeline:
+    """A model and its batches for one SimCLR step: ``batches()`` yields what ``step(batch)``
+    consumes; ``step`` returns the loss after the optimizer step."""
+
+    optimizer: torch.optim.Optimizer
+
+    def batches(self) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def step(self, batch: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def optimize(self, loss: torch.Tensor) -> torch.Tensor:
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    def close(self) -> None:
+        """Stop DataLoader workers."""
+
+
+def measure(pipeline: Pipeline, device: torch.device, warmup: int, steps: int) -> dict:
+    """Median seconds per step over ``steps`` timed steps after ``warmup`` untimed ones; each
+    step is timed from asking the loader for a batch to the end of the optimizer step."""
+    times: list[float] = []
+    losses: list[float] = []
+    with PeakMemory(device) as memory:
+        batches = pipeline.batches()
+        for index in range(warmup + steps):
+            synchronize(device)
+            start = time.perf_counter()
+            loss = pipeline.step(next(batches))
+            synchronize(device)
+            if index >= warmup:
+                times.append(time.perf_counter() - start)
+            losses.append(float(loss.detach()))
+        del batches
+        pipeline.close()
+        gc.collect()
+    return {
+        "step_seconds": times,
+        "median_step_seconds": median(times),
+        "losses": losses,
+        "finite": bool(np.isfinite(losses).all()),
+        **memory.as_dict(),
+    }
 
 
 @contextmanager

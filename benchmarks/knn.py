@@ -12,6 +12,9 @@ when its two candidate classes' scores differ by less than ``--tie-tolerance`` (
 when its k-th and (k+1)-th neighbours are equally similar, so that the neighbour set itself is
 ambiguous. Any other difference is a disagreement and fails the benchmark.
 
+lightly's ``knn_predict`` runs in lightly's own environment (``--lightly-python``, made by
+``make_lightly_env.sh``), started from here on the same features (``lightly_variants.py``).
+
 Usage:
     python benchmarks/knn.py                   # 60,000 x 512, 10,000 queries, k = 200
     python benchmarks/knn.py --device cuda     # the torch and lightly variants on the GPU
@@ -20,9 +23,8 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import time
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,14 +32,14 @@ import numpy as np
 import torch
 from common import (
     RESULTS_DIR,
-    PeakMemory,
-    lightly_available,
+    add_lightly_python_argument,
+    lightly_python,
     machine,
     median,
     print_table,
     resolve_device,
-    synchronize,
-    tree_pss_mib,
+    run_lightly,
+    timed,
     write_json,
 )
 
@@ -87,37 +89,27 @@ def torch_scores(train, train_labels, test, k, temperature, num_classes, chunk, 
     return scores.cpu()
 
 
-def lightly_scores(train, train_labels, test, k, temperature, num_classes, chunk, device):
+def lightly_predictions(
+    python: Path, train, train_labels, test, args: argparse.Namespace, num_classes: int
+) -> tuple[torch.Tensor, dict]:
     """lightly.utils.benchmarking.knn_predict, called per chunk of queries as lightly's
-    KNNClassifier calls it per validation batch. It returns classes ranked, not scores."""
-    from lightly.utils.benchmarking import knn_predict
-
-    bank = torch.nn.functional.normalize(torch.from_numpy(train).to(device), dim=1).T.contiguous()
-    bank_labels = torch.from_numpy(train_labels).to(device)
-    queries = torch.nn.functional.normalize(torch.from_numpy(test).to(device), dim=1)
-    ranked = [
-        knn_predict(queries[b : b + chunk], bank, bank_labels, num_classes, k, temperature)[:, 0]
-        for b in range(0, len(test), chunk)
-    ]
-    return torch.cat(ranked).cpu()
-
-
-def timed(
-    function: Callable[[], torch.Tensor], device: torch.device, repeats: int
-) -> tuple[torch.Tensor, list[float], float]:
-    """(last result, seconds of each repeat, peak memory above the starting point in MiB)."""
-    gc.collect()
-    start_mib = tree_pss_mib()
-    times = []
-    with PeakMemory(device, interval=0.02) as memory:
-        for _ in range(repeats):
-            synchronize(device)
-            start = time.perf_counter()
-            result = function()
-            synchronize(device)
-            times.append(time.perf_counter() - start)
-    peak = memory.cuda_mib if memory.cuda_mib is not None else memory.host_mib - start_mib
-    return result, times, peak
+    KNNClassifier calls it per validation batch, in lightly's environment on the same features.
+    It returns classes ranked, not scores: the top-ranked class of every query, and the timing."""
+    with tempfile.TemporaryDirectory(prefix="knn-") as folder:
+        features, predictions = Path(folder) / "features.npz", Path(folder) / "predictions.npy"
+        np.savez(features, train=train, train_labels=train_labels, test=test)
+        spec = {
+            "device": args.device,
+            "features": str(features),
+            "predictions": str(predictions),
+            "k": args.k,
+            "temperature": args.temperature,
+            "chunk": args.chunk,
+            "classes": num_classes,
+            "repeats": args.repeats,
+        }
+        result = run_lightly(python, "knn", spec)
+        return torch.from_numpy(np.load(predictions)), result
 
 
 # ----------------------------------------------------------------------------- agreement
@@ -168,12 +160,6 @@ def run(args: argparse.Namespace) -> dict:
             train, train_labels, test, k, temperature, num_classes, chunk, device
         ),
     }
-    if lightly_available():
-        methods[f"lightly knn_predict ({device.type})"] = lambda: lightly_scores(
-            train, train_labels, test, k, temperature, num_classes, chunk, device
-        )
-    else:
-        print("lightly is not installed: its knn_predict is skipped", file=sys.stderr)
 
     measured = {}
     outputs = {}
@@ -183,6 +169,20 @@ def run(args: argparse.Namespace) -> dict:
         output, times, peak = timed(function, on, args.repeats)
         outputs[name] = output
         measured[name] = {"seconds": times, "median_seconds": median(times), "peak_mib": peak}
+    python = lightly_python(args.lightly_python)
+    lightly_environment = None
+    if python is not None:
+        name = f"lightly knn_predict ({device.type})"
+        print(f"{name} ...", flush=True)
+        outputs[name], result = lightly_predictions(
+            python, train, train_labels, test, args, num_classes
+        )
+        lightly_environment = result["environment"]
+        measured[name] = {
+            "seconds": result["seconds"],
+            "median_seconds": median(result["seconds"]),
+            "peak_mib": result["peak_mib"],
+        }
 
     # the reference: float64 scores of the project's search; kth ties make the set ambiguous
     reference_name = next(iter(methods))
@@ -232,6 +232,7 @@ def run(args: argparse.Namespace) -> dict:
         "chunk": chunk,
         "features": source,
         "project_top1": accuracy["top1"],
+        "lightly_environment": lightly_environment,
         "results": measured,
         "passed": failed == 0,
     }
@@ -252,6 +253,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tie-tolerance", type=float, default=1e-5)
     parser.add_argument("--features", type=Path, default=None, help=".npz of real features")
     parser.add_argument("--seed", type=int, default=0)
+    add_lightly_python_argument(parser)
     parser.add_argument("--out", default=None, help="JSON path (results/knn_<device>.json)")
     return parser.parse_args(argv)
 

@@ -10,7 +10,9 @@ number of optimizer steps, seed, precision and memory format:
                ``SimCLRTransform(cj_strength=0.5, gaussian_blur=0.0)`` normalised with
                Fashion-MNIST's statistics, ``SimCLRProjectionHead(512, 512, 128)``,
                ``NTXentLoss()`` (temperature 0.5), SGD (lr 0.06 x N/128, momentum 0.9, weight
-               decay 5e-4) with a cosine schedule over the budget.
+               decay 5e-4) with a cosine schedule over the budget. It runs in lightly's own
+               environment (``--lightly-python``, made by ``make_lightly_env.sh``) on the same
+               images (``lightly_variants.py``); its encoder comes back to be evaluated here.
 
 Then every encoder, a randomly initialised one of the same architecture, and raw pixels are
 evaluated by the evaluation stage (``linear_eval``): frozen features of the train and test
@@ -27,27 +29,22 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
-import sys
-import time
 import warnings
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from common import (
     DATA_ROOT,
     REPO_ROOT,
     RESULTS_DIR,
-    PILImages,
-    autocast,
-    lightly_available,
+    add_lightly_python_argument,
+    lightly_python,
     machine,
     print_table,
+    run_lightly,
     write_json,
 )
-from torch import nn
-from torch.utils.data import DataLoader
 
 from linear_eval.config import EvalConfig, load_eval_config
 from linear_eval.encoders import (
@@ -97,62 +94,41 @@ def project_config(args: argparse.Namespace, name: str) -> SimCLRConfig:
 
 
 # ----------------------------------------------------------------------------- lightly's recipe
-def pretrain_lightly(args: argparse.Namespace, config: SimCLRConfig) -> tuple[Encoder, dict]:
-    """lightly's SimCLR recipe for small images on the project's training images."""
-    from lightly.loss import NTXentLoss
-    from lightly.models.modules import SimCLRProjectionHead
-    from lightly.transforms import SimCLRTransform
-
-    L.seed_everything(args.seed, workers=True, verbose=False)
-    device = torch.device(args.device)
+def pretrain_lightly(
+    python: Path, args: argparse.Namespace, config: SimCLRConfig
+) -> tuple[Encoder, dict]:
+    """lightly's SimCLR recipe for small images on the project's training images, run by
+    lightly_variants.py in lightly's environment; its encoder's weights are loaded here."""
+    folder = Path(args.work_dir) / "lightly"
+    folder.mkdir(parents=True, exist_ok=True)
     images = read_fashion_mnist("train", root=config.data.root, download=False).images
     indices = subset_indices(len(images), config.data.subset, args.seed)
     if indices is not None:
         images = images[indices]
+    np.save(folder / "images.npy", images.numpy())
     mean, std = normalization(config.data)
-    transform = SimCLRTransform(
-        input_size=config.data.image_size,
-        cj_strength=0.5,
-        gaussian_blur=0.0,
-        normalize={"mean": mean, "std": std},
-    )
-    loader = DataLoader(
-        PILImages(images, transform),
-        batch_size=args.batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=args.workers,
-        persistent_workers=args.workers > 0,
-        generator=torch.Generator().manual_seed(args.seed),
-    )
     encoder = Encoder(config.encoder.name, config.encoder.stem, 1, config.encoder.residual)
-    head = SimCLRProjectionHead(encoder.feature_dim, encoder.feature_dim, 128)
-    model = nn.Sequential(encoder, head).to(device).train()
-    memory_format = torch.contiguous_format
-    if config.trainer.channels_last:  # the project's memory format: equal speed per op
-        memory_format = torch.channels_last
-        model.to(memory_format=memory_format)
-    criterion = NTXentLoss()
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=0.06 * args.batch_size / 128, momentum=0.9, weight_decay=5e-4
-    )
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.steps)
-    step, losses, start = 0, [], time.perf_counter()
-    while step < args.steps:
-        for x0, x1 in loader:
-            x0, x1 = (x.to(device).contiguous(memory_format=memory_format) for x in (x0, x1))
-            with autocast(device, args.precision):
-                loss = criterion(model(x0).float(), model(x1).float())
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            losses.append(float(loss.detach()))
-            step += 1
-            if step >= args.steps:
-                break
-    seconds = time.perf_counter() - start
-    return encoder.cpu().eval(), {"seconds": seconds, "final_loss": float(np.mean(losses[-10:]))}
+    spec = {
+        "device": args.device,
+        "images": str(folder / "images.npy"),
+        "transform": {
+            "input_size": config.data.image_size,
+            "cj_strength": 0.5,
+            "gaussian_blur": 0.0,
+            "normalize": {"mean": list(mean), "std": list(std)},
+        },
+        "encoder": encoder.describe(),
+        "batch_size": args.batch_size,
+        "workers": args.workers,
+        "steps": args.steps,
+        "seed": args.seed,
+        "precision": args.precision,
+        "channels_last": config.trainer.channels_last,
+        "encoder_out": str(folder / "encoder.pt"),
+    }
+    info = run_lightly(python, "quality", spec)
+    encoder.load_state_dict(torch.load(folder / "encoder.pt", weights_only=True))
+    return encoder.eval(), info
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -193,9 +169,10 @@ def as_extractor(encoder: Encoder) -> FeatureExtractor:
 
 def run(args: argparse.Namespace) -> dict:
     work_dir = Path(args.work_dir)
-    methods = [m for m in args.methods if m != "lightly" or lightly_available()]
-    if len(methods) < len(args.methods):
-        print("lightly is not installed: its recipe is skipped", file=sys.stderr)
+    methods = list(args.methods)
+    python = lightly_python(args.lightly_python) if "lightly" in methods else None
+    if python is None and "lightly" in methods:
+        methods.remove("lightly")
     tag = f"{args.steps}steps-seed{args.seed}"
     config = project_config(args, f"project-{tag}")
     evaluation = eval_config(args, config)
@@ -213,11 +190,12 @@ def run(args: argparse.Namespace) -> dict:
         }
     if "lightly" in methods:
         print(f"pretraining with lightly's recipe: {args.steps} steps ...", flush=True)
-        encoder, info = pretrain_lightly(args, config)
+        encoder, info = pretrain_lightly(python, args, config)
         results["lightly"] = {
             "pretrain_seconds": info["seconds"],
             "final_loss": info["final_loss"],
             "knn_top1": knn_accuracy(as_extractor(encoder), evaluation, args),
+            "environment": info["environment"],
         }
     if "random" in methods:
         like = Encoder(config.encoder.name, config.encoder.stem, 1, config.encoder.residual)
@@ -290,6 +268,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-subset", type=int, default=None, help="kNN train/test images")
     parser.add_argument("--data-root", default=str(DATA_ROOT))
     parser.add_argument("--work-dir", default=str(REPO_ROOT / "runs" / "benchmarks"))
+    add_lightly_python_argument(parser)
     parser.add_argument("--out", default=None, help="JSON path (results/quality.json)")
     return parser.parse_args(argv)
 

@@ -16,7 +16,9 @@ resolution, precision and memory format, all measured in this one process:
                    in DataLoader workers, fed to the same module.
 - ``lightly``      lightly's own loop: ``SimCLRTransform`` in workers, ``SimCLRProjectionHead``,
                    ``NTXentLoss``, SGD, each view through the model in its own forward pass, as
-                   in lightly's examples; the same encoder.
+                   in lightly's examples; the same encoder and images. It runs in lightly's own
+                   environment (``--lightly-python``, made by ``make_lightly_env.sh``), started
+                   from here for each setting and round (``lightly_variants.py``).
 
 Every step is timed from asking the loader for a batch to the end of the optimizer step, so a
 pipeline that cannot keep up pays for its waiting. The median of the timed steps is reported.
@@ -34,8 +36,7 @@ import gc
 import itertools
 import os
 import random
-import sys
-import time
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -47,15 +48,17 @@ import torch
 from common import (
     DATA_ROOT,
     RESULTS_DIR,
-    PeakMemory,
     PILImages,
+    Pipeline,
+    add_lightly_python_argument,
     autocast,
-    lightly_available,
+    lightly_python,
     machine,
+    measure,
     median,
     print_table,
     resolve_device,
-    synchronize,
+    run_lightly,
     write_json,
 )
 from PIL import Image, ImageFilter
@@ -107,25 +110,6 @@ def project_config(args: argparse.Namespace, setting: Setting) -> SimCLRConfig:
 
 
 # ----------------------------------------------------------------------------- pipelines
-class Pipeline:
-    """A model and its batches: ``batches()`` yields what ``step(batch)`` consumes."""
-
-    def batches(self) -> Iterator[Any]:
-        raise NotImplementedError
-
-    def step(self, batch: Any) -> torch.Tensor:
-        raise NotImplementedError
-
-    def optimize(self, loss: torch.Tensor) -> torch.Tensor:
-        loss.backward()
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return loss
-
-    def close(self) -> None:
-        """Stop DataLoader workers."""
-
-
 class ProjectPipeline(Pipeline):
     """This project: uint8 batches from SimCLRDataModule, Kornia views, SimCLR.training_step."""
 
@@ -208,23 +192,44 @@ def conventional_transform(config: SimCLRConfig) -> TwoViews:
     return TwoViews(T.Compose(ops))
 
 
-def lightly_transform(config: SimCLRConfig) -> Callable:
-    """lightly's SimCLRTransform with this project's augmentation parameters."""
-    from lightly.transforms import SimCLRTransform
-
+def lightly_spec(
+    config: SimCLRConfig, device: torch.device, images: Path, workers: int, warmup: int, steps: int
+) -> dict:
+    """What lightly_variants.py's throughput task needs to run lightly's loop at these settings:
+    SimCLRTransform with this project's augmentation parameters, the same encoder and images."""
     aug = config.augment
     mean, std = normalization(config.data, aug.normalize.mean, aug.normalize.std)
-    return SimCLRTransform(
-        input_size=config.data.image_size,
-        cj_prob=aug.color.p,
-        cj_strength=aug.color.strength,
-        min_scale=aug.crop.scale[0],
-        random_gray_scale=aug.grayscale.p,
-        gaussian_blur=aug.blur.p,
-        sigmas=tuple(aug.blur.sigma),
-        hf_prob=aug.flip.p,
-        normalize={"mean": mean, "std": std},
-    )
+    transform = {
+        "input_size": config.data.image_size,
+        "cj_prob": aug.color.p,
+        "cj_strength": aug.color.strength,
+        "min_scale": aug.crop.scale[0],
+        "random_gray_scale": aug.grayscale.p,
+        "gaussian_blur": aug.blur.p,
+        "sigmas": list(aug.blur.sigma),
+        "hf_prob": aug.flip.p,
+        "normalize": {"mean": list(mean), "std": list(std)},
+    }
+    encoder = config.encoder
+    return {
+        "device": str(device),
+        "images": str(images),
+        "transform": transform,
+        "encoder": {
+            "name": encoder.name,
+            "stem": encoder.stem,
+            "in_channels": 1,
+            "residual": encoder.residual,
+        },
+        "batch_size": config.data.batch_size,
+        "workers": workers,
+        "precision": config.trainer.precision,
+        "channels_last": config.trainer.channels_last,
+        "compile": config.trainer.compile,
+        "temperature": config.loss.temperature,
+        "warmup": warmup,
+        "steps": steps,
+    }
 
 
 def worker_loader(
@@ -256,80 +261,7 @@ class ConventionalPipeline(ProjectPipeline):
         return view1, view2, labels
 
 
-class LightlyPipeline(Pipeline):
-    """lightly's SimCLR loop: SimCLRTransform, SimCLRProjectionHead, NTXentLoss, SGD."""
-
-    def __init__(
-        self, config: SimCLRConfig, device: torch.device, images: torch.Tensor, workers: int
-    ) -> None:
-        from lightly.loss import NTXentLoss
-        from lightly.models.modules import SimCLRProjectionHead
-
-        from simclr.encoder import Encoder
-
-        self.config, self.device = config, device
-        torch.manual_seed(0)
-        encoder = Encoder(config.encoder.name, config.encoder.stem, 1)
-        dim = encoder.feature_dim
-        self.model = nn.Sequential(encoder, SimCLRProjectionHead(dim, dim, 128)).to(device)
-        self.memory_format = torch.contiguous_format
-        if config.trainer.channels_last:
-            self.memory_format = torch.channels_last
-            self.model.to(memory_format=torch.channels_last)
-        if config.trainer.compile:
-            encoder.backbone.compile()
-        self.criterion = NTXentLoss(temperature=config.loss.temperature)
-        lr = 0.06 * config.data.batch_size / 256  # lightly's benchmark recipe
-        self.optimizer = torch.optim.SGD(
-            self.model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4
-        )
-        transform = lightly_transform(config)
-        self.loader: DataLoader | None = worker_loader(images, transform, config, workers)
-
-    def batches(self) -> Iterator[Any]:
-        return iter(self.loader)
-
-    def step(self, batch: Any) -> torch.Tensor:
-        x0, x1 = (
-            v.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
-            for v in batch
-        )
-        with autocast(self.device, self.config.trainer.precision):
-            z0, z1 = self.model(x0), self.model(x1)
-            loss = self.criterion(z0.float(), z1.float())
-        return self.optimize(loss)
-
-    def close(self) -> None:
-        self.loader = None
-
-
 # ----------------------------------------------------------------------------- measurement
-def measure(pipeline: Pipeline, device: torch.device, warmup: int, steps: int) -> dict:
-    """Median seconds per step over ``steps`` timed steps after ``warmup`` untimed ones."""
-    times: list[float] = []
-    losses: list[float] = []
-    with PeakMemory(device) as memory:
-        batches = pipeline.batches()
-        for index in range(warmup + steps):
-            synchronize(device)
-            start = time.perf_counter()
-            loss = pipeline.step(next(batches))
-            synchronize(device)
-            if index >= warmup:
-                times.append(time.perf_counter() - start)
-            losses.append(float(loss.detach()))
-        del batches
-        pipeline.close()
-        gc.collect()
-    return {
-        "step_seconds": times,
-        "median_step_seconds": median(times),
-        "losses": losses,
-        "finite": bool(np.isfinite(losses).all()),
-        **memory.as_dict(),
-    }
-
-
 def merge_rounds(rounds: list[dict], batch: int) -> dict:
     """Every round's timed steps pooled: the median over all of them, the largest peak."""
     times = [t for measured in rounds for t in measured["step_seconds"]]
@@ -354,8 +286,6 @@ def build(
         return ProjectPipeline(config, device, premade=True)
     if variant == "conventional":
         return ConventionalPipeline(config, device, images, workers)
-    if variant == "lightly":
-        return LightlyPipeline(config, device, images, workers)
     raise ValueError(f"unknown variant {variant!r}")
 
 
@@ -364,9 +294,10 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     device = resolve_device(args.device)
     warmup = args.warmup if args.warmup is not None else (1 if device.type == "cpu" else 5)
     steps = args.steps if args.steps is not None else (3 if device.type == "cpu" else 30)
-    variants = [v for v in args.variants if v != "lightly" or lightly_available()]
-    if len(variants) < len(args.variants):
-        print("lightly is not installed: the lightly variant is skipped", file=sys.stderr)
+    variants = list(args.variants)
+    python = lightly_python(args.lightly_python) if "lightly" in variants else None
+    if python is None and "lightly" in variants:
+        variants.remove("lightly")
     settings = [
         Setting(size, precision, channels_last == "on", compile_ == "on")
         for size, precision, channels_last, compile_ in itertools.product(
@@ -376,8 +307,13 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     images = read_fashion_mnist(
         "train", root=project_config(args, settings[0]).data.root, download=False
     ).images
+    work_dir = tempfile.TemporaryDirectory(prefix="throughput-")
+    images_file = Path(work_dir.name) / "images.npy"  # the lightly variant reads the same images
+    if "lightly" in variants:
+        np.save(images_file, images.numpy())
     batch = args.batch_size
     results = []
+    lightly_environment = None
     load_before = os.getloadavg()
     for setting in settings:
         config = project_config(args, setting)
@@ -386,6 +322,12 @@ def run(args: argparse.Namespace, out: Path) -> dict:
             # alternate the order so that a drift of the machine's load favours no variant
             for variant in variants if round_index % 2 == 0 else variants[::-1]:
                 print(f"[{setting.label()}] round {round_index + 1}: {variant} ...", flush=True)
+                if variant == "lightly":
+                    spec = lightly_spec(config, device, images_file, args.workers, warmup, steps)
+                    measured = run_lightly(python, "throughput", spec)
+                    lightly_environment = measured.pop("environment")
+                    rounds[variant].append(measured)
+                    continue
                 pipeline = build(variant, config, device, images, args.workers)
                 rounds[variant].append(measure(pipeline, device, warmup, steps))
                 del pipeline
@@ -408,8 +350,10 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         "timed_steps": steps,
         "rounds": args.rounds,
         "load_average_before": load_before,
+        "lightly_environment": lightly_environment,
         "results": results,
     }
+    work_dir.cleanup()
     summarise(report, variants)
     return report
 
@@ -485,6 +429,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps (cpu 1, cuda 5)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (cpu 3, cuda 30)")
     parser.add_argument("--data-root", default=str(DATA_ROOT))
+    add_lightly_python_argument(parser)
     parser.add_argument("--out", default=None, help="JSON path (results/throughput_<device>.json)")
     return parser.parse_args(argv)
 

@@ -51,7 +51,7 @@ def _add_gallery_command(
 
 # ----------------------------------------------------------------------------- eval
 def _eval(args: argparse.Namespace) -> int:
-    from linear_eval.evaluate import MODES, evaluate
+    from linear_eval.evaluate import MODES, evaluate, log_to_run
     from linear_eval.gallery import cache_dir, load
     from linear_eval.report import format_table, write_report
     from simclr.errors import ConfigError
@@ -66,6 +66,9 @@ def _eval(args: argparse.Namespace) -> int:
     print(format_table(report))
     path = write_report(report, args.out or loaded.run_dir)
     print(f"wrote {path}")
+    logged = log_to_run(loaded, report["results"][loaded.extractor.name])
+    if logged:
+        print(f"logged the pretrained encoder's eval/* metrics to {', '.join(logged)}")
     return 0
 
 

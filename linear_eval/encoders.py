@@ -1,8 +1,8 @@
 """The frozen feature extractors that evaluation compares, each with a weight fingerprint.
 
-- the pretrained encoder f, loaded from a Lightning checkpoint (``.ckpt``), from an exported
-  encoder (``encoder.pt`` + ``encoder.yaml``, see :func:`simclr.train.export_encoder`) or from a
-  run directory holding either;
+- the pretrained encoder f, read by :func:`simclr.pretrained.read_pretrained` from a Lightning
+  checkpoint (``.ckpt``), an exported encoder (``encoder.pt`` + ``encoder.yaml``, see
+  :func:`simclr.export.export_encoder`) or a run directory holding either;
 - a randomly initialised encoder of the same architecture (a fixed seed, so its features are
   cached like any other);
 - raw pixels: the flattened normalised image, the baseline every representation must beat.
@@ -22,16 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
-from simclr.config import SimCLRConfig, as_config, load_config
-from simclr.data.registry import resolved_channels
+from simclr.config import SimCLRConfig
 from simclr.encoder import Encoder
-from simclr.errors import ConfigError
-from simclr.torch_files import read_torch_file
+from simclr.pretrained import read_pretrained
 
 PRETRAINED, RANDOM_INIT, RAW_PIXELS = "pretrained", "random init", "raw pixels"
 
@@ -84,67 +79,15 @@ def _extractor(name: str, encoder: Encoder) -> FeatureExtractor:
     return FeatureExtractor(name, encoder, fingerprint(encoder, description), description)
 
 
-def _resolve(path: Path) -> Path:
-    if path.is_dir():
-        for candidate in (path / "encoder.pt", path / "checkpoints" / "last.ckpt"):
-            if candidate.is_file():
-                return candidate
-        raise ConfigError(f"--checkpoint {path}: no encoder.pt or checkpoints/last.ckpt there")
-    if not path.is_file():
-        raise ConfigError(f"--checkpoint {path}: no such file or directory")
-    return path
-
-
-def _load_weights(module: nn.Module, state: dict, path: Path) -> None:
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as error:
-        detail = " ".join(str(error).split())[:240]
-        message = f"--checkpoint {path}: weights do not fit the encoder: {detail}"
-        raise ConfigError(message) from None
-
-
-def _encoder_described_in(description_path: Path, path: Path) -> Encoder:
-    """The (untrained) encoder that ``encoder.yaml`` describes; a bad description is one line."""
-    try:
-        description = OmegaConf.to_container(OmegaConf.load(description_path))
-        description.pop("feature_dim", None)
-        return Encoder(**description)
-    except (yaml.YAMLError, OmegaConfBaseException, AttributeError, TypeError, ValueError) as e:
-        detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise ConfigError(
-            f"--checkpoint {path}: {description_path.name} does not describe an encoder: {detail}"
-        ) from None
-
-
 def load_encoder(path: str | Path) -> LoadedEncoder:
-    """f from a ``.ckpt``, an exported ``encoder.pt`` (with ``encoder.yaml``) or a run dir."""
-    path = _resolve(Path(path))
-    if path.suffix == ".ckpt":
-        checkpoint = read_torch_file(path)
-        try:
-            config = as_config(checkpoint["hyper_parameters"]["config"])
-        except (KeyError, TypeError):
-            raise ConfigError(f"--checkpoint {path}: not a simclr pretraining checkpoint") from None
-        channels = resolved_channels(config.data)
-        architecture = config.encoder
-        encoder = Encoder(architecture.name, architecture.stem, channels, architecture.residual)
-        prefix = "encoder."
-        state = {
-            k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
-        }
-        _load_weights(encoder, state, path)
-        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
-    else:
-        description_path = path.with_name("encoder.yaml")
-        if not description_path.is_file():
-            raise ConfigError(f"--checkpoint {path}: encoder.yaml describing it is missing")
-        encoder = _encoder_described_in(description_path, path)
-        _load_weights(encoder.backbone, read_torch_file(path), path)
-        run_dir = path.parent
-        config_path = run_dir / "config.yaml"
-        config = load_config(config_path) if config_path.is_file() else None
-    return LoadedEncoder(_extractor(PRETRAINED, encoder), encoder, path, run_dir, config)
+    """f from a ``.ckpt``, an exported ``encoder.pt`` (with ``encoder.yaml``) or a run dir, as a
+    fingerprinted extractor (see :func:`simclr.pretrained.read_pretrained`)."""
+    pretrained = read_pretrained(path, what="--checkpoint")
+    encoder = pretrained.encoder
+    extractor = _extractor(PRETRAINED, encoder)
+    return LoadedEncoder(
+        extractor, encoder, pretrained.source, pretrained.run_dir, pretrained.config
+    )
 
 
 def random_encoder(like: Encoder, seed: int = 0) -> FeatureExtractor:

@@ -8,6 +8,7 @@ weights are only read: features are extracted under :func:`linear_eval.encoders.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from linear_eval.knn import knn_classify
 from linear_eval.linear import linear_probe
 from simclr.data.registry import dataset_spec
 from simclr.errors import ConfigError
+from simclr.torch_files import read_torch_file
 
 MODES = ("knn", "linear", "all")
 
@@ -140,3 +142,37 @@ def evaluate(
         "seconds": round(time.perf_counter() - start, 2),
         "config": OmegaConf.to_container(OmegaConf.structured(config)),
     }
+
+
+def final_metrics(result: dict) -> dict[str, float]:
+    """One extractor's accuracies (a result of :func:`evaluate_extractor`) as logger metrics:
+    ``eval/knn_top1_k200``, ``eval/linear_top1``, ... (names MLflow accepts: no ``@``)."""
+    metrics = {}
+    for k, knn in result.get("knn", {}).items():
+        metrics.update({f"eval/knn_top1_k{k}": knn["top1"], f"eval/knn_top5_k{k}": knn["top5"]})
+    for protocol in ("linear", "linear_augmented"):
+        if protocol in result:
+            for metric in ("top1", "top5"):
+                metrics[f"eval/{protocol}_{metric}"] = result[protocol][metric]
+    return metrics
+
+
+def log_to_run(loaded: LoadedEncoder, result: dict) -> list[str]:
+    """Log the pretrained encoder's ``result`` to the loggers its run's config names, into the
+    runs pretraining logged to (:func:`simclr.loggers.log_final_metrics`), at the step its
+    weights were trained to. Nothing for an encoder outside a run directory; returns the names
+    of the loggers written to."""
+    if loaded.pretrain_config is None or not (loaded.run_dir / "config.yaml").is_file():
+        return []
+    from simclr.loggers import log_final_metrics
+
+    metrics, step = final_metrics(result), _trained_steps(loaded)
+    return log_final_metrics(loaded.pretrain_config, loaded.run_dir, metrics, step)
+
+
+def _trained_steps(loaded: LoadedEncoder) -> int | None:
+    """The optimizer steps behind the weights: the checkpoint's, or the finished run's."""
+    if loaded.source.suffix == ".ckpt":
+        return int(read_torch_file(loaded.source, "--checkpoint").get("global_step", 0))
+    summary = loaded.run_dir / "summary.json"
+    return json.loads(summary.read_text())["global_step"] if summary.is_file() else None

@@ -1,0 +1,80 @@
+"""SimCLR (Chen et al. 2020): self-supervised contrastive pretraining of image encoders.
+
+The building blocks compose in any LightningModule (see ``examples/``)::
+
+    from simclr import SimCLRViews, Encoder, ProjectionHead, NTXentLoss, LARS
+
+    views = SimCLRViews(image_size=32, channels=3, crop_scale=(0.08, 1.0), color_strength=0.5)
+    f = Encoder("resnet18", stem="small", in_channels=3)
+    g = ProjectionHead(f.feature_dim, "mlp", output_dim=128)
+    x1, x2 = views(images)                       # t(x), t'(x), on the images' device
+    loss, _ = NTXentLoss(temperature=0.5)(g(f(x1)), g(f(x2)))
+
+and a pretrained f is one call away: ``load_encoder("runs/NAME")(images)`` is h.
+
+Names are imported when first used, so ``import simclr`` (and ``simclr --help``) stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from simclr.augment import SimCLRViews
+    from simclr.config import SimCLRConfig, load_config
+    from simclr.encoder import Encoder
+    from simclr.head import ProjectionHead
+    from simclr.lars import LARS
+    from simclr.loss import NTXentLoss, nt_xent_loss
+    from simclr.module import SimCLR
+    from simclr.pretrained import load_encoder
+    from simclr.train import pretrain
+
+try:
+    __version__ = version("simclr")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
+_HOMES = {
+    "SimCLR": "simclr.module",
+    "SimCLRViews": "simclr.augment",
+    "Encoder": "simclr.encoder",
+    "ProjectionHead": "simclr.head",
+    "NTXentLoss": "simclr.loss",
+    "nt_xent_loss": "simclr.loss",
+    "LARS": "simclr.lars",
+    "SimCLRConfig": "simclr.config",
+    "load_config": "simclr.config",
+    "load_encoder": "simclr.pretrained",
+    "pretrain": "simclr.train",
+}
+
+__all__ = [
+    "SimCLR",
+    "SimCLRViews",
+    "Encoder",
+    "ProjectionHead",
+    "NTXentLoss",
+    "nt_xent_loss",
+    "LARS",
+    "SimCLRConfig",
+    "load_config",
+    "load_encoder",
+    "pretrain",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, imported from their modules on first use (PEP 562)."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'simclr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -94,7 +94,10 @@ def _classifier_in_features(classifier: nn.Module) -> int:
 
 
 class Encoder(nn.Module):
-    """f: images (B, C, H, W) -> representation h (B, feature_dim)."""
+    """The base encoder f of SimCLR section 2.1: images (B, C, H, W) -> representation h
+    (B, feature_dim), the torchvision network ``name`` without its classifier (h is the output
+    after global average pooling); ``stem="small"`` is the CIFAR stem of appendix B.9 and
+    ``residual=False`` the plain network of the ResNet paper, section 4.1."""
 
     def __init__(
         self,

@@ -12,7 +12,8 @@ from torch import nn
 
 
 class ProjectionHead(nn.Module):
-    """g: (B, input_dim) -> (B, output_dim), or the identity for ``head_type="none"``.
+    """The projection head g of SimCLR section 2.1 (compared in section 4.2, figure 8):
+    (B, input_dim) -> (B, output_dim), or the identity for ``head_type="none"``.
 
     ``layers`` counts the linear layers of the mlp head (2 in SimCLR v1, 3 in SimCLR v2); every
     hidden layer is Linear -> BatchNorm (optional) -> ReLU, the last is a plain Linear.

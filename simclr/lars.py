@@ -22,6 +22,10 @@ from torch.optim import Optimizer
 
 
 class LARS(Optimizer):
+    """Layer-wise adaptive rate scaling (You et al. 2017), SimCLR's optimizer for every batch
+    size (section 2, "Training with large batch size"): the update rule in this module's
+    docstring, ``trust_coefficient`` eta; groups with ``lars_exclude=True`` are plain SGD."""
+
     def __init__(
         self,
         params: Iterable,

@@ -41,7 +41,8 @@ def _gather(tensor: torch.Tensor) -> tuple[torch.Tensor, int, int]:
 def nt_xent_loss(
     z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, gather: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """NT-Xent of two views ``z1``, ``z2`` (each (n, d), row k of both from image k).
+    """NT-Xent (SimCLR equation 1) of two views ``z1``, ``z2`` (each (n, d), row k of both
+    from image k), averaged over (i, j) and (j, i) as in algorithm 1.
 
     Returns ``(loss, accuracy)``: the mean of l over this rank's 2n anchors, and the fraction
     of those anchors whose positive is the most similar of the 2N - 1 candidates (the
@@ -83,7 +84,10 @@ def nt_xent_loss(
 
 
 class NTXentLoss(nn.Module):
-    """Module form of :func:`nt_xent_loss` with a fixed temperature tau."""
+    """NT-Xent, SimCLR equation 1, as a module with a fixed temperature tau: cosine similarity
+    of the 2N projections, the other view of the same image as the positive and the 2(N - 1)
+    others as negatives; ``forward(z1, z2)`` returns ``(loss, contrastive top-1 accuracy)``.
+    With ``gather`` and an initialised process group, N is the global batch of all ranks."""
 
     def __init__(self, temperature: float = 0.5, gather: bool = True) -> None:
         super().__init__()

@@ -28,7 +28,10 @@ from simclr.optim import build_optimizer, build_scheduler, scaled_learning_rate
 
 
 class SimCLR(L.LightningModule):
-    """SimCLR pretraining of ``encoder`` (f) with ``head`` (g) under NT-Xent."""
+    """SimCLR pretraining (Chen et al. 2020, algorithm 1) of ``encoder`` (f) with ``head`` (g)
+    under NT-Xent (equation 1): two views of every image made on the device, h = f(view),
+    z = g(h), the loss over the global batch, and an online linear probe on the detached h.
+    Built from a :class:`simclr.config.SimCLRConfig` (or its dict, as a checkpoint holds it)."""
 
     def __init__(self, config: SimCLRConfig | dict, num_classes: int = 0) -> None:
         super().__init__()
@@ -44,7 +47,9 @@ class SimCLR(L.LightningModule):
         mean, std = normalization(
             config.data, config.augment.normalize.mean, config.augment.normalize.std
         )
-        self.views = SimCLRViews(config.augment, config.data.image_size, channels, mean, std)
+        self.views = SimCLRViews.from_config(
+            config.augment, config.data.image_size, channels, mean, std
+        )
         self.encoder = Encoder(
             config.encoder.name, config.encoder.stem, channels, config.encoder.residual
         )

@@ -1,9 +1,10 @@
 """One pretraining run in its own run directory: the Trainer, its callbacks, and resuming.
 
 A run directory holds ``config.yaml`` (the resolved config), ``checkpoints/`` (``last.ckpt``,
-refreshed every few steps and at the end, and ``epochNNN.ckpt`` every N epochs), ``csv/`` and
-``tensorboard/`` logs, the exported encoder (``encoder.pt``, a plain torchvision state_dict,
-with ``encoder.yaml`` describing the architecture) and ``summary.json``.
+refreshed every few steps and at the end, and ``epochNNN.ckpt`` every N epochs), the logs of
+``trainer.loggers`` (``csv/``, ``tensorboard/``: :mod:`simclr.loggers`), the exported encoder
+(``encoder.pt``, a plain torchvision state_dict, with ``encoder.yaml`` describing the
+architecture) and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from lightning.pytorch.callbacks import (
     ModelCheckpoint,
     TQDMProgressBar,
 )
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from simclr.atomic import remove_stale_temporaries
 from simclr.checkpoints import LastCheckpoint
@@ -31,6 +31,7 @@ from simclr.data.workers import loader_workers
 from simclr.divergence import StopOnDivergence
 from simclr.errors import ConfigError
 from simclr.launch import check_devices, sync_batchnorm
+from simclr.loggers import RecordRunIds, build_loggers, check_logger_packages, finish_runs
 from simclr.module import SimCLR
 from simclr.resume import ExactResume
 from simclr.run_directory import run_directory
@@ -50,8 +51,11 @@ def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> Si
     return load_config(run_dir / "config.yaml", overrides)
 
 
-def build_trainer(config: SimCLRConfig, run_dir: Path, outputs: RunOutputs) -> L.Trainer:
+def build_trainer(
+    config: SimCLRConfig, run_dir: Path, outputs: RunOutputs, rank_zero: bool = True
+) -> L.Trainer:
     trainer_config = config.trainer
+    loggers = build_loggers(config, run_dir, rank_zero)
     checkpoints = run_dir / "checkpoints"
     callbacks: list[Callback] = [
         ModelCheckpoint(
@@ -66,7 +70,9 @@ def build_trainer(config: SimCLRConfig, run_dir: Path, outputs: RunOutputs) -> L
         LastCheckpoint(checkpoints, trainer_config.last_checkpoint_every_n_steps),
         StopOnDivergence(str(checkpoints / "last.ckpt")),
         ExactResume(),
-        LearningRateMonitor(logging_interval="step"),
+        # Lightning refuses a learning-rate monitor without a logger (trainer.loggers=[])
+        *([LearningRateMonitor(logging_interval="step")] if loggers else []),
+        RecordRunIds(config, run_dir),
         outputs,
     ]
     if trainer_config.progress_bar:
@@ -89,10 +95,7 @@ def build_trainer(config: SimCLRConfig, run_dir: Path, outputs: RunOutputs) -> L
         enable_model_summary=False,
         use_distributed_sampler=False,  # simclr.sampling deals the images to the processes
         callbacks=callbacks,
-        logger=[
-            CSVLogger(run_dir, name="csv"),
-            TensorBoardLogger(run_dir, name="tensorboard", default_hp_metric=False),
-        ],
+        logger=loggers,
     )
 
 
@@ -111,6 +114,7 @@ def pretrain(
     writes the run's files.
     """
     check_devices(config.trainer)
+    check_logger_packages(config)  # a missing package: one line before any work
     L.seed_everything(config.run.seed, workers=True, verbose=False)
     datamodule = SimCLRDataModule(config.data, seed=config.run.seed)
     datamodule.setup("fit")  # a data error surfaces now, before anything is written
@@ -118,7 +122,7 @@ def pretrain(
     run = run_directory(config.run, resume_dir)
     checkpoint = None if run.new else run.path / "checkpoints" / "last.ckpt"
     outputs = RunOutputs(run.path, quiet)
-    trainer = build_trainer(config, run.path, outputs)
+    trainer = build_trainer(config, run.path, outputs, run.writer)
     run.claim()
     if run.writer:
         remove_stale_temporaries(run.path)  # of an earlier process killed while writing
@@ -128,7 +132,10 @@ def pretrain(
     if config.data.num_workers is None and loader_workers(None, datamodule.train_set) == 0:
         # auto chose none (in-memory images, a batch is one gather): workers would not help
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
+    finally:
+        finish_runs(trainer.loggers)
     # under ddp_spawn this process did not train: the spawned rank 0 wrote the summary
     summary = outputs.summary or PretrainSummary(
         **json.loads((run.path / "summary.json").read_text())

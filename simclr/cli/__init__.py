@@ -1,8 +1,9 @@
 """The ``simclr`` command root: it parses and dispatches, and knows no command itself.
 
 Each package registers its sub-commands through the ``simclr.commands`` entry point group of
-its distribution (``pyproject.toml``): ``simclr`` adds pretrain, ``linear_eval`` adds eval,
-index, retrieve, embed and plot, ``ablation`` adds ablate. A registering module imports only
+its distribution (``pyproject.toml``): ``simclr`` adds pretrain (and ``recipes``, the shipped
+YAML files), ``linear_eval`` adds eval, index, retrieve, embed and plot, ``ablation`` adds
+ablate. A registering module imports only
 argparse; each command imports its work when it runs, so ``simclr --help`` loads no Lightning,
 Kornia or torch, and the core package never imports the packages built on it.
 """
@@ -10,6 +11,7 @@ Kornia or torch, and the core package never imports the packages built on it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import EntryPoint, entry_points
@@ -17,8 +19,9 @@ from importlib.metadata import EntryPoint, entry_points
 from simclr.errors import SimCLRError
 
 COMMAND_GROUP = "simclr.commands"
-# the order of the help text: the data flow (pretrain, then evaluation, then sweeps of both)
-PACKAGE_ORDER = ("simclr", "linear_eval", "ablation")
+# the order of the help text: the data flow (pretrain, then evaluation, then sweeps of both),
+# then the recipes they read
+PACKAGE_ORDER = ("simclr", "linear_eval", "ablation", "recipes")
 
 
 def registered_commands() -> list[EntryPoint]:
@@ -51,3 +54,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SimCLRError as error:
         print(f"simclr {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # whoever read the output stopped reading (| head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -11,10 +11,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "pretrain",
         help="pretrain an encoder with SimCLR",
-        description="Pretrain an encoder with SimCLR. Settings: configs/default.yaml, then "
-        "--config FILE, then key=value overrides (e.g. loss.temperature=0.5).",
+        description="Pretrain an encoder with SimCLR. Settings: the defaults ('simclr recipes "
+        "default' prints them), then --config NAME or FILE, then key=value overrides (e.g. "
+        "loss.temperature=0.5).",
     )
-    parser.add_argument("--config", help="YAML file merged over the defaults")
+    parser.add_argument(
+        "--config",
+        metavar="NAME|FILE",
+        help="a shipped recipe ('simclr recipes' lists them, e.g. cifar10) or a YAML file, "
+        "merged over the defaults",
+    )
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     parser.set_defaults(handler=_pretrain)

@@ -13,13 +13,15 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from simclr.config.recipes import recipe_file
 from simclr.errors import ConfigError
 
 
 def merge_config(schema: Any, sources: list[Any]) -> DictConfig:
     """Merge YAML files, dicts and ``key=value`` lists onto a structured schema.
 
-    A source that is a ``str`` or ``Path`` names a YAML file, a ``list`` holds dotlist overrides,
+    A source that is a ``str`` or ``Path`` names a YAML file or a shipped recipe (see
+    :func:`simclr.config.recipes.recipe_file`), a ``list`` holds dotlist overrides,
     a ``dict``/``DictConfig`` is merged as it is. Raises :class:`ConfigError` on the first
     unknown key or wrong type, with the key's full name.
     """
@@ -27,7 +29,7 @@ def merge_config(schema: Any, sources: list[Any]) -> DictConfig:
     for source in sources:
         try:
             if isinstance(source, (str, Path)):
-                layer = _load_yaml(Path(source))
+                layer = _load_yaml(recipe_file(source))
             elif isinstance(source, list):
                 _check_dotlist(source)
                 layer = OmegaConf.from_dotlist(source)
@@ -67,9 +69,7 @@ def save_config(config: Any, path: str | Path) -> None:
 
 
 def _load_yaml(path: Path) -> DictConfig:
-    """A YAML file of keys; a missing file, a syntax error or a non-mapping is a ConfigError."""
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
+    """A YAML file of keys; a syntax error or a file that is not a mapping is a ConfigError."""
     try:
         layer = OmegaConf.load(path)
     except yaml.YAMLError as error:

@@ -29,6 +29,7 @@ OPTIMIZERS = ("lars", "sgd", "adamw")
 LR_SCALINGS = ("linear", "sqrt", "none")
 STEMS = ("standard", "small")
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true")
+LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")  # Lightning's loggers (simclr.loggers)
 
 
 @dataclass
@@ -258,6 +259,8 @@ class TrainerConfig:
     val_every_n_epochs: int = 1
     limit_val_batches: float = 1.0
     progress_bar: bool = True
+    # any of csv, tensorboard, wandb, mlflow (their settings under logging:); [] logs nothing
+    loggers: list[str] = field(default_factory=lambda: ["csv", "tensorboard"])
 
     def check(self) -> None:
         require(self.max_epochs >= 1, "trainer.max_epochs", self.max_epochs, "must be >= 1")
@@ -277,6 +280,10 @@ class TrainerConfig:
         fraction_or_count = 0 <= limit <= 1 or (limit > 1 and float(limit).is_integer())
         allowed = "a fraction in [0, 1] or a whole count of batches"
         require(fraction_or_count, "trainer.limit_val_batches", limit, allowed)
+        for name in self.loggers:
+            check_choice("trainer.loggers", name, LOGGERS)
+        once = len(set(self.loggers)) == len(self.loggers)
+        require(once, "trainer.loggers", self.loggers, "name each logger at most once")
 
 
 @dataclass
@@ -293,8 +300,61 @@ class RunConfig:
             require(plain, "run.name", name, "a plain name")
 
 
+def _check_name(key: str, value: str | None) -> None:
+    require(value is None or value.strip() != "", key, value, "must be null or a non-empty name")
+
+
+@dataclass
+class WandbConfig:
+    """Weights & Biases (``trainer.loggers`` with ``wandb``): the arguments of ``wandb.init``."""
+
+    project: str = "simclr"
+    entity: str | None = None  # a team or user; null: the account's default entity
+    name: str | None = None  # the run's display name; null: the run directory's name
+    group: str | None = None  # shown together in the W&B UI, e.g. the runs of one ablation
+    tags: list[str] = field(default_factory=list)
+    offline: bool = False  # write to RUN/wandb only (upload later with `wandb sync`)
+
+    def check(self) -> None:
+        project = self.project
+        require(project.strip() != "", "logging.wandb.project", project, "must not be empty")
+        for key in ("entity", "name", "group"):
+            _check_name(f"logging.wandb.{key}", getattr(self, key))
+
+
+@dataclass
+class MLflowConfig:
+    """MLflow (``trainer.loggers`` with ``mlflow``): where the runs are tracked and their names."""
+
+    experiment_name: str = "simclr"
+    # null: sqlite:///<run.out_dir>/mlflow.db, one store beside the run directories (no server)
+    tracking_uri: str | None = None
+    run_name: str | None = None  # null: the run directory's name
+
+    def check(self) -> None:
+        name = self.experiment_name
+        require(name.strip() != "", "logging.mlflow.experiment_name", name, "must not be empty")
+        _check_name("logging.mlflow.tracking_uri", self.tracking_uri)
+        _check_name("logging.mlflow.run_name", self.run_name)
+
+
+@dataclass
+class LoggingConfig:
+    """Settings of the loggers that ``trainer.loggers`` can name (csv and tensorboard need none)."""
+
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    mlflow: MLflowConfig = field(default_factory=MLflowConfig)
+
+    def check(self) -> None:
+        self.wandb.check()
+        self.mlflow.check()
+
+
 @dataclass
 class SimCLRConfig:
+    """Every setting of a pretraining run (algorithm 1's N, T, f, g, tau and the optimizer of
+    section 2 and appendix B), one section each; :func:`simclr.config.load_config` builds it."""
+
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -303,6 +363,7 @@ class SimCLRConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def check(self) -> None:
@@ -311,5 +372,5 @@ class SimCLRConfig:
         self.data.check_for_pretraining()
         for section in (self.augment, self.encoder, self.head, self.loss, self.optimizer):
             section.check()
-        for section in (self.probe, self.trainer, self.run):
+        for section in (self.probe, self.trainer, self.logging, self.run):
             section.check()

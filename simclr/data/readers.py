@@ -2,7 +2,9 @@
 
 Every reader takes the split's name and keyword arguments (``root``, ``download``, ``path``,
 ``channels``), so the registry can name it without knowing the config. Torchvision reads the
-formats; what torchvision does not do safely (CIFAR's pickle batches) is done here.
+formats and downloads them (checking the archive's md5); what torchvision does not do safely
+(CIFAR's pickle batches) is done here. A CIFAR or STL-10 file is read only once its md5 is the
+official one (simclr/data/checksums.py); Debian's Fashion-MNIST files are trusted as installed.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ import torch
 import torchvision
 from torchvision.datasets.utils import download_and_extract_archive, extract_archive
 
+from simclr.data.checksums import altered_file_error, altered_files
 from simclr.data.images import ArrayImages, ImageFolder
 from simclr.errors import DataError
 from simclr.plain_pickle import UnsafePickle, load_plain_pickle
@@ -27,27 +30,53 @@ FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 Reader = Callable[..., ArrayImages | ImageFolder]  # (split, *, root, download, path, channels)
 
 
-def _trusting_files_on_disk(cls: type) -> type:
-    """A torchvision dataset class that accepts its files when they are present.
-
-    torchvision checks every file against the md5 of the official archive; re-packed copies and
-    the small files the tests write in the same format would be refused. Downloading still
-    happens when a file is missing.
+def _checked_by_the_reader(cls: type) -> type:
+    """A torchvision dataset class that skips its own md5 check of all its files: the reader has
+    checked the files of the split it reads against the same md5s (see :func:`_official_files`).
     """
-
-    def files_present(self) -> bool:
-        names = [name for name, _ in self.train_list + self.test_list]
-        return all(os.path.isfile(os.path.join(self.root, self.base_folder, n)) for n in names)
-
-    return type(cls.__name__, (cls,), {"_check_integrity": files_present})
+    return type(cls.__name__, (cls,), {"_check_integrity": lambda self: True})
 
 
-_STL10 = _trusting_files_on_disk(torchvision.datasets.STL10)
+_STL10 = _checked_by_the_reader(torchvision.datasets.STL10)
+_STL10_FILES = {  # the files each split reads
+    "train": ("train_X.bin", "train_y.bin"),
+    "test": ("test_X.bin", "test_y.bin"),
+    "unlabeled": ("unlabeled_X.bin",),
+    "train+unlabeled": ("train_X.bin", "train_y.bin", "unlabeled_X.bin"),
+}
 
 
 def _torchvision_error(name: str, root: str, error: Exception) -> DataError:
     message = str(error).splitlines()[0]
     return DataError(f"cannot read {name} under data.root={root!r}: {message}")
+
+
+def _official_files(name: str, cls: type, root: str, files: Sequence[str], download: bool) -> Path:
+    """The folder of torchvision's ``cls`` under ``root`` once each of ``files`` in it is the
+    official file (its md5); with ``download``, missing or altered files are downloaded again by
+    torchvision, which checks the archive's md5. Otherwise a one-line DataError names the file.
+    """
+    folder = Path(root) / cls.base_folder
+    paths = [folder / file for file in files]
+    missing = [path.name for path in paths if not path.is_file()]
+    altered = {} if missing else altered_files(paths)
+    if download and (missing or altered):
+        try:
+            download_and_extract_archive(cls.url, root, None, cls.filename, cls.tgz_md5)
+        except (RuntimeError, OSError) as error:
+            message = str(error).splitlines()[0]
+            archive = Path(root) / cls.filename
+            raise DataError(f"cannot download {name} to {archive}: {message}") from None
+        missing = [path.name for path in paths if not path.is_file()]
+        altered = {} if missing else altered_files(paths)
+    if missing:
+        raise DataError(
+            f"cannot read {name} under data.root={root!r}: {folder} lacks {', '.join(missing)}"
+            + ("" if download else " (data.download=false)")
+        )
+    if altered:
+        raise altered_file_error(name, *next(iter(altered.items())))
+    return folder
 
 
 def read_fashion_mnist(split: str, *, root: str, download: bool, **_: object) -> ArrayImages:
@@ -76,23 +105,13 @@ def cifar_reader(cls: type, name: str) -> Reader:
     """The reader of torchvision's CIFAR class ``cls`` (CIFAR10 or CIFAR100)."""
 
     def read(split: str, *, root: str, download: bool, **_: object) -> ArrayImages:
-        folder = Path(root) / cls.base_folder
         names = [file for file, _ in (cls.train_list if split == "train" else cls.test_list)]
-        if not all((folder / file).is_file() for file in names):
-            if not download:
-                raise DataError(
-                    f"cannot read {name} under data.root={root!r}: {folder} lacks "
-                    f"{', '.join(names)} (data.download=false)"
-                )
-            try:  # torchvision checks the archive's md5
-                download_and_extract_archive(cls.url, root, None, cls.filename, cls.tgz_md5)
-            except (RuntimeError, OSError) as error:
-                raise _torchvision_error(name, root, error) from None
+        meta = cls.meta["filename"]  # the class names
+        folder = _official_files(name, cls, root, [*names, meta], download)
         batches = [_plain_pickle(folder / file, name) for file in names]
         labels = [label for b in batches for label in b.get("labels", b.get("fine_labels", []))]
         images = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32)
-        meta = folder / cls.meta["filename"]
-        classes = _plain_pickle(meta, name)[cls.meta["key"]] if meta.is_file() else []
+        classes = _plain_pickle(folder / meta, name)[cls.meta["key"]]
         return ArrayImages(torch.from_numpy(images.copy()), torch.tensor(labels), classes)
 
     read.__doc__ = f"{name} from its official python-pickle batches, read without running code."
@@ -110,8 +129,11 @@ def _plain_pickle(path: Path, name: str) -> dict:
 
 def read_stl10(split: str, *, root: str, download: bool, **_: object) -> ArrayImages:
     """STL-10 binary files; ``train+unlabeled`` adds the 100,000 unlabelled images (label -1)."""
+    if split not in _STL10_FILES:
+        raise DataError(f"split {split!r} of stl10 is unknown: allowed: {', '.join(_STL10_FILES)}")
+    _official_files("stl10", _STL10, root, _STL10_FILES[split], download)
     try:
-        dataset = _STL10(root, split=split, download=download)
+        dataset = _STL10(root, split=split, download=False)
     except (RuntimeError, OSError) as error:
         raise _torchvision_error("stl10", root, error) from None
     images = torch.from_numpy(np.ascontiguousarray(dataset.data))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ablation.config import check_all_runs, load_ablation, plan_runs, run_config
+from simclr.config.recipes import RECIPES
 from simclr.errors import ConfigError
 
 
@@ -59,3 +60,9 @@ def test_a_bad_key_in_any_run_is_found_before_the_first_starts(tmp_path, write_a
     with pytest.raises(ConfigError, match="run 'typo': .*loss.tempreture") as error:
         check_all_runs(config, tmp_path / "runs")
     assert "\n" not in str(error.value)
+
+
+def test_an_ablation_by_name_finds_its_base_config_beside_it() -> None:
+    config = load_ablation("ablations/temperature")
+    assert config.name == "temperature"
+    assert Path(config.base_config) == RECIPES / "ablations" / "budget.yaml"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,57 @@ def test_unknown_key_is_rejected_before_any_run(tmp_path, write_ablation):
         run_sweep(load_ablation(path), pretrain_fn=lambda *a, **k: started.append(a))
     assert started == []
     assert not (tmp_path / "sweeps" / "tiny").exists()
+
+
+def test_a_missing_logger_package_stops_the_sweep_before_any_run(
+    tmp_path, tiny_budget, write_ablation, monkeypatch
+):
+    import simclr.loggers
+
+    monkeypatch.setattr(simclr.loggers, "_importable", lambda module: module != "mlflow")
+    budget = [*tiny_budget(tmp_path / "data"), "trainer.loggers=[csv,mlflow]"]
+    path = write_ablation(tmp_path / "data", base_overrides=budget, runs=[{"name": "one"}])
+    started = []
+    with pytest.raises(ConfigError, match="^trainer.loggers: 'mlflow' needs the mlflow package"):
+        run_sweep(load_ablation(path), pretrain_fn=lambda *a, **k: started.append(a))
+    assert started == []
+    assert not (tmp_path / "sweeps" / "tiny").exists()
+
+
+@pytest.mark.slow
+def test_each_runs_evaluation_is_logged_to_its_own_runs(tmp_path, synthetic) -> None:
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path / "tiny.yaml"
+    content = {
+        "name": "tiny",
+        "out_dir": str(tmp_path / "sweeps"),
+        "base_overrides": [
+            *synthetic.pretrain_overrides,
+            f"data.root={tmp_path / 'data'}",
+            "trainer.max_steps=2",
+            "trainer.log_every_n_steps=1",
+            "trainer.loggers=[csv,mlflow]",
+        ],
+        "grid": {"loss.temperature": [0.2, 0.5]},
+        "include_base": False,
+        "eval": {"linear": False},
+    }
+    path.write_text(OmegaConf.to_yaml(OmegaConf.create(content)))
+    result = run_sweep(load_ablation(path), log=lambda line: None)
+    assert result.ran == ["loss.temperature=0.2", "loss.temperature=0.5"]
+    runs_dir = tmp_path / "sweeps" / "tiny" / "runs"
+    client = MlflowClient(f"sqlite:///{runs_dir.resolve() / 'mlflow.db'}")  # one store, 2 runs
+    for row in result.rows:
+        run_dir = runs_dir / row["run"]
+        run_id = json.loads((run_dir / "loggers.json").read_text())["mlflow"]["run_id"]
+        assert client.get_run(run_id).info.run_name == row["run"]
+        (logged,) = client.get_metric_history(run_id, "eval/knn_top1_k200")
+        assert (logged.step, logged.value) == (2, pytest.approx(float(row["knn_top1"])))
+        assert client.get_metric_history(run_id, "train/loss")  # pretraining's, same run
+        with open(run_dir / "csv" / "version_1" / "metrics.csv", newline="") as handle:
+            (logged_row,) = csv.DictReader(handle)
+        assert float(logged_row["eval/knn_top5_k200"]) == pytest.approx(float(row["knn_top5"]))
 
 
 def test_a_sweep_records_each_run_and_retries_only_failed_ones(tmp_path, write_ablation):

@@ -1,12 +1,12 @@
 """Fixtures of the benchmark smoke tests: each script runs one tiny iteration, writes its JSON.
 
 Benchmarks are not tests; these only check that they still run against the current package.
-Without lightly installed (as in CI) each script skips its lightly variant by itself.
+Without lightly's environment (benchmarks/make_lightly_env.sh; absent in CI) each script skips
+its lightly variant by itself; where it exists, the lightly variant runs through it.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -20,17 +20,21 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 @pytest.fixture
 def has_lightly() -> bool:
-    return importlib.util.find_spec("lightly") is not None
+    """Whether the scripts' default lightly environment exists."""
+    return (BENCHMARKS / ".venv-lightly" / "bin" / "python").is_file()
 
 
 @pytest.fixture
 def run_script() -> Callable[..., dict]:
-    """``run_script(name, *args, out=PATH)``: run ``benchmarks/NAME`` and return its JSON."""
+    """``run_script(name, *args, out=PATH)``: run ``benchmarks/NAME`` and return its JSON;
+    ``stderr=[]`` collects the lines it wrote to stderr."""
 
-    def run(name: str, *args: str, out: Path) -> dict:
+    def run(name: str, *args: str, out: Path, stderr: list[str] | None = None) -> dict:
         command = [sys.executable, str(BENCHMARKS / name), *args, "--out", str(out)]
         completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
+        if stderr is not None:
+            stderr += completed.stderr.splitlines()
         return json.loads(out.read_text())
 
     return run

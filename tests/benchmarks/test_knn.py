@@ -18,3 +18,23 @@ def test_knn_predictions_agree(tmp_path: Path, run_script, has_lightly: bool) ->
     assert len(report["results"]) == (3 if has_lightly else 2)
     for result in report["results"].values():
         assert result["disagreements"] == 0
+
+
+@pytest.mark.slow
+def test_without_lightlys_environment_its_variant_is_skipped_in_one_line(
+    tmp_path: Path, run_script
+) -> None:
+    stderr: list[str] = []
+    absent = tmp_path / "no-env" / "bin" / "python"
+    report = run_script(
+        "knn.py",
+        *["--train", "200", "--queries", "20", "--dim", "8", "--k", "5", "--repeats", "1"],
+        *["--lightly-python", str(absent)],
+        out=tmp_path / "knn.json",
+        stderr=stderr,
+    )
+    assert report["passed"] and len(report["results"]) == 2
+    assert stderr == [
+        f"no lightly environment at {absent} (make it with benchmarks/make_lightly_env.sh): "
+        "the lightly variant is skipped"
+    ]

@@ -3,12 +3,16 @@ the encoder's weights only read."""
 
 from __future__ import annotations
 
+import csv
+import json
+import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from linear_eval.encoders import PRETRAINED, RANDOM_INIT, RAW_PIXELS, load_encoder
-from linear_eval.evaluate import evaluate, labelled_splits
+from linear_eval.evaluate import evaluate, final_metrics, labelled_splits, log_to_run
 from simclr.errors import ConfigError
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -74,3 +78,66 @@ def test_an_unlabelled_dataset_cannot_be_evaluated(
     )
     with pytest.raises(ConfigError, match="no labelled train/test splits"):
         labelled_splits(config)
+
+
+# ----------------------------------------------------------------------------- loggers
+def logged_rows(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "csv" / "version_0" / "metrics.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_final_metrics_name_every_accuracy_as_every_logger_accepts_it() -> None:
+    result = {
+        "feature_dim": 512,
+        "knn": {"10": {"top1": 0.8, "top5": 0.9, "neighbours": 10}},
+        "linear": {"top1": 0.85, "top5": 0.99, "weight_decay": 0.0, "held_out_top1": {}},
+        "linear_augmented": {"top1": 0.86, "top5": 0.98},
+    }
+    assert final_metrics(result) == {
+        "eval/knn_top1_k10": 0.8,
+        "eval/knn_top5_k10": 0.9,
+        "eval/linear_top1": 0.85,
+        "eval/linear_top5": 0.99,
+        "eval/linear_augmented_top1": 0.86,
+        "eval/linear_augmented_top5": 0.98,
+    }
+
+
+def test_the_pretrained_metrics_go_to_the_runs_loggers_at_its_last_step(
+    run_dir: Path, synthetic
+) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (run_dir / "summary.json").write_text(json.dumps({"global_step": 7}))
+    loaded = load_encoder(run_dir)
+    config = synthetic.eval_config(loaded.pretrain_config)
+    result = evaluate(loaded, config, "knn", run_dir / "cache")["results"][PRETRAINED]
+    assert log_to_run(loaded, result) == ["csv", "tensorboard"]  # the run's default loggers
+    (row,) = logged_rows(run_dir)
+    assert row["step"] == "7"
+    for k, knn in result["knn"].items():
+        assert float(row[f"eval/knn_top1_k{k}"]) == pytest.approx(knn["top1"])
+    (events,) = (run_dir / "tensorboard" / "version_0").glob("events.out.tfevents.*")
+    (scalar,) = EventAccumulator(str(events)).Reload().Scalars("eval/knn_top1_k5")
+    assert scalar.step == 7 and scalar.value == pytest.approx(result["knn"]["5"]["top1"])
+
+
+def test_a_checkpoint_is_logged_at_its_own_step(run_dir: Path) -> None:
+    path = run_dir / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(path, weights_only=True)
+    torch.save({**checkpoint, "global_step": 5}, path)
+    result = {"knn": {"20": {"top1": 0.5, "top5": 0.75}}}
+    assert log_to_run(load_encoder(path), result) == ["csv", "tensorboard"]
+    (row,) = logged_rows(run_dir)
+    assert (row["step"], row["eval/knn_top1_k20"]) == ("5", "0.5")
+
+
+def test_an_encoder_outside_a_run_directory_is_logged_nowhere(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    exported = tmp_path / "exported"
+    exported.mkdir()
+    for name in ("encoder.pt", "encoder.yaml"):
+        shutil.copy(run_dir / name, exported / name)
+    assert log_to_run(load_encoder(exported), {"knn": {"20": {"top1": 0.5, "top5": 0.75}}}) == []
+    assert sorted(path.name for path in exported.iterdir()) == ["encoder.pt", "encoder.yaml"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from simclr.augment import SimCLRViews, blur_kernel_size, build_augmentations
+from simclr.augment import SimCLRViews, blur_kernel_size, build_augmentations, view_options
 from simclr.config import AugmentConfig
 
 OPS = ("crop", "flip", "color", "grayscale", "blur", "solarize")
@@ -26,7 +26,12 @@ def config_with(*enabled: str, normalize: bool = False, **probabilities: float) 
 
 
 def views_of(config: AugmentConfig, channels: int, mean=None, std=None) -> SimCLRViews:
-    return SimCLRViews(config, SIZE, channels, mean or [0.5] * channels, std or [0.25] * channels)
+    mean, std = mean or [0.5] * channels, std or [0.25] * channels
+    return SimCLRViews.from_config(config, SIZE, channels, mean, std)
+
+
+def ops_of(config: AugmentConfig, image_size: int, channels: int):
+    return build_augmentations(image_size, channels, **view_options(config))
 
 
 def random_images(batch: int, channels: int, size: int = SIZE, seed: int = 0) -> torch.Tensor:
@@ -158,13 +163,13 @@ def test_blur_keeps_a_constant_image_and_smooths_noise(seeded) -> None:
 
 
 def test_grayscale_input_gets_brightness_and_contrast_jitter_only() -> None:
-    ops = build_augmentations(AugmentConfig(), SIZE, channels=1)
+    ops = ops_of(AugmentConfig(), SIZE, 1)
     jitters = [op for op in ops if isinstance(op, K.ColorJitter)]
     assert len(jitters) == 1
     jitter = jitters[0]
     assert (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue) == (0.8, 0.8, 0, 0)
     assert not any(isinstance(op, K.RandomGrayscale) for op in ops)
-    colour_ops = build_augmentations(AugmentConfig(), SIZE, channels=3)
+    colour_ops = ops_of(AugmentConfig(), SIZE, 3)
     colour_jitter = next(op for op in colour_ops if isinstance(op, K.ColorJitter))
     assert (colour_jitter.saturation, colour_jitter.hue) == (0.8, 0.2)
     assert any(isinstance(op, K.RandomGrayscale) for op in colour_ops)
@@ -174,9 +179,7 @@ def test_grayscale_input_gets_brightness_and_contrast_jitter_only() -> None:
 def test_colour_strength_scales_the_jitter(strength: float) -> None:
     config = AugmentConfig()
     config.color.strength = strength
-    jitter = next(
-        op for op in build_augmentations(config, SIZE, 3) if isinstance(op, K.ColorJitter)
-    )
+    jitter = next(op for op in ops_of(config, SIZE, 3) if isinstance(op, K.ColorJitter))
     s = strength
     expected = (0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)
     assert (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue) == pytest.approx(
@@ -190,8 +193,8 @@ def test_probability_zero_removes_the_op(op: str) -> None:
     config = AugmentConfig()
     getattr(config, op).enabled = True
     getattr(config, op).p = 0.0
-    default_ops = build_augmentations(AugmentConfig(), SIZE, 3)  # solarize is off by default
-    assert len(build_augmentations(config, SIZE, 3)) == len(default_ops) - (op != "solarize")
+    default_ops = ops_of(AugmentConfig(), SIZE, 3)  # solarize is off by default
+    assert len(ops_of(config, SIZE, 3)) == len(default_ops) - (op != "solarize")
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -238,11 +241,7 @@ def test_blur_kernel_size_by_hand(image_size: int, fraction: float, kernel: int)
 
 
 def test_blur_uses_that_kernel_size() -> None:
-    blur = next(
-        op
-        for op in build_augmentations(AugmentConfig(), 96, 3)
-        if isinstance(op, K.RandomGaussianBlur)
-    )
+    blur = next(op for op in ops_of(AugmentConfig(), 96, 3) if isinstance(op, K.RandomGaussianBlur))
     assert blur.flags["kernel_size"] == 11
 
 

@@ -15,7 +15,7 @@ from simclr.cli import build_parser, main, registered_commands
 from simclr.divergence import TrainingDiverged
 from simclr.errors import ConfigError, DataError, SimCLRError
 
-COMMANDS = ("pretrain", "eval", "index", "retrieve", "embed", "plot", "ablate")
+COMMANDS = ("pretrain", "eval", "index", "retrieve", "embed", "plot", "ablate", "recipes")
 ROOT = Path(__file__).resolve().parents[3]  # the repository
 
 
@@ -43,7 +43,8 @@ def with_only(monkeypatch: pytest.MonkeyPatch, *points) -> None:
 
 
 def test_every_package_registers_its_commands_in_the_data_flows_order() -> None:
-    assert [point.name for point in registered_commands()] == ["simclr", "linear_eval", "ablation"]
+    names = [point.name for point in registered_commands()]
+    assert names == ["simclr", "linear_eval", "ablation", "recipes"]
     commands = next(
         action
         for action in build_parser()._actions

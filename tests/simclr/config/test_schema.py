@@ -14,12 +14,15 @@ from simclr.config.schema import (
     DataConfig,
     EncoderConfig,
     HeadConfig,
+    LoggingConfig,
     LossConfig,
+    MLflowConfig,
     OptimizerConfig,
     ProbeConfig,
     RunConfig,
     SimCLRConfig,
     TrainerConfig,
+    WandbConfig,
 )
 
 DEFAULT_YAML = Path(__file__).resolve().parents[3] / "configs" / "default.yaml"
@@ -67,6 +70,11 @@ BAD_OVERRIDES = [
     (["trainer.val_every_n_epochs=0"], "trainer.val_every_n_epochs"),
     (["trainer.limit_val_batches=-1"], "trainer.limit_val_batches"),
     (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps"),
+    (["trainer.loggers=[csv,neptune]"], "trainer.loggers"),
+    (["trainer.loggers=[csv,csv]"], "trainer.loggers"),
+    (["trainer.loggers=csv"], "trainer.loggers"),
+    (["logging.mlflow.experiment_name=''"], "logging.mlflow.experiment_name"),
+    (["logging.wandb.projekt=simclr"], "logging.wandb.projekt"),
 ]
 
 
@@ -95,6 +103,12 @@ SECTION_CHECKS = [
     (TrainerConfig(precision="8-bit"), "trainer.precision='8-bit'"),
     (RunConfig(out_dir=""), "run.out_dir=''"),
     (RunConfig(name=".."), "run.name='..'"),
+    (TrainerConfig(loggers=["csv", "neptune"]), "trainer.loggers='neptune'"),
+    (WandbConfig(project=" "), "logging.wandb.project=' '"),
+    (WandbConfig(entity=""), "logging.wandb.entity=''"),
+    (MLflowConfig(experiment_name=""), "logging.mlflow.experiment_name=''"),
+    (MLflowConfig(run_name=""), "logging.mlflow.run_name=''"),
+    (LoggingConfig(mlflow=MLflowConfig(tracking_uri="")), "logging.mlflow.tracking_uri=''"),
 ]
 
 

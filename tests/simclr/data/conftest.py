@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from simclr.config import DataConfig
+from simclr.data.checksums import OFFICIAL_MD5, md5_of
 
 
 def random_uint8(shape: tuple, seed: int) -> np.ndarray:
@@ -34,6 +35,18 @@ def write_stl10_images(path: Path, images: np.ndarray) -> None:
 
 
 @pytest.fixture
+def register_checksums(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    """``register_checksums(folder)``: the md5 of every file in ``folder`` becomes the official
+    one for the readers (as if the small files were the real release), for this test only."""
+
+    def register(folder: Path) -> None:
+        files = {path.name: md5_of(path) for path in folder.iterdir() if path.is_file()}
+        monkeypatch.setitem(OFFICIAL_MD5, folder.name, files)
+
+    return register
+
+
+@pytest.fixture
 def data_config() -> Callable[..., DataConfig]:
     """``data_config(root, name, key=value, ...)``: an offline DataConfig without workers."""
 
@@ -44,8 +57,9 @@ def data_config() -> Callable[..., DataConfig]:
 
 
 @pytest.fixture
-def cifar10_root(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
-    """cifar-10-batches-py with 5 training batches of 2 images, a test batch of 3, and meta."""
+def cifar10_root(tmp_path: Path, register_checksums) -> tuple[Path, np.ndarray, np.ndarray]:
+    """cifar-10-batches-py with 5 training batches of 2 images, a test batch of 3, and meta,
+    their md5s registered as the official ones."""
     images = random_uint8((13, 3, 32, 32), seed=0)
     labels = np.arange(13) % 10
     folder = tmp_path / "cifar-10-batches-py"
@@ -57,12 +71,14 @@ def cifar10_root(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
         )
     pickle_to(folder / "test_batch", {"data": cifar_rows(images[10:]), "labels": [7, 8, 9]})
     pickle_to(folder / "batches.meta", {"label_names": [f"class{i}" for i in range(10)]})
+    register_checksums(folder)
     return tmp_path, images, labels
 
 
 @pytest.fixture
-def cifar100_root(tmp_path: Path) -> tuple[Path, np.ndarray]:
-    """cifar-100-python with 3 training and 2 test images, fine and coarse labels, and meta."""
+def cifar100_root(tmp_path: Path, register_checksums) -> tuple[Path, np.ndarray]:
+    """cifar-100-python with 3 training and 2 test images, fine and coarse labels, and meta,
+    their md5s registered as the official ones."""
     images = random_uint8((5, 3, 32, 32), seed=1)
     folder = tmp_path / "cifar-100-python"
     pickle_to(
@@ -74,12 +90,14 @@ def cifar100_root(tmp_path: Path) -> tuple[Path, np.ndarray]:
         {"data": cifar_rows(images[3:]), "fine_labels": [5, 6], "coarse_labels": [0, 0]},
     )
     pickle_to(folder / "meta", {"fine_label_names": [f"fine{i}" for i in range(100)]})
+    register_checksums(folder)
     return tmp_path, images
 
 
 @pytest.fixture
-def stl10_root(tmp_path: Path) -> tuple[Path, np.ndarray]:
-    """stl10_binary with 3 train, 2 test and 4 unlabelled 96 x 96 images (not square-symmetric)."""
+def stl10_root(tmp_path: Path, register_checksums) -> tuple[Path, np.ndarray]:
+    """stl10_binary with 3 train, 2 test and 4 unlabelled 96 x 96 images (not square-symmetric),
+    their md5s registered as the official ones."""
     images = random_uint8((9, 3, 96, 96), seed=2)
     folder = tmp_path / "stl10_binary"
     write_stl10_images(folder / "train_X.bin", images[:3])
@@ -88,6 +106,7 @@ def stl10_root(tmp_path: Path) -> tuple[Path, np.ndarray]:
     (folder / "test_y.bin").write_bytes(bytes([2, 3]))
     write_stl10_images(folder / "unlabeled_X.bin", images[5:])
     (folder / "class_names.txt").write_text("\n".join(f"c{i}" for i in range(10)))
+    register_checksums(folder)
     return tmp_path, images
 
 

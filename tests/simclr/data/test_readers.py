@@ -6,13 +6,17 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torchvision
+import torchvision.datasets.utils
 
+from simclr.data import readers
+from simclr.data.checksums import md5_of
 from simclr.data.images import ArrayImages, ImageFolder, num_classes_of
 from simclr.data.readers import (
     FASHION_MNIST_SYSTEM_DIR,
@@ -69,7 +73,10 @@ def test_missing_files_without_download_is_a_data_error(tmp_path: Path) -> None:
     assert "\n" not in str(error.value)
 
 
-def test_a_cifar_batch_that_would_run_code_is_refused(cifar10_root, tmp_path: Path) -> None:
+@pytest.mark.parametrize("checksum_matches", [False, True])
+def test_a_cifar_batch_that_would_run_code_is_refused(
+    cifar10_root, tmp_path: Path, register_checksums, checksum_matches: bool
+) -> None:
     root, _, _ = cifar10_root
     marker = tmp_path / "ran"
 
@@ -79,11 +86,132 @@ def test_a_cifar_batch_that_would_run_code_is_refused(cifar10_root, tmp_path: Pa
 
     batch = root / "cifar-10-batches-py" / "test_batch"
     batch.write_bytes(pickle.dumps({"data": Payload(), "labels": [1]}))
-    with pytest.raises(DataError, match="test_batch is refused: it asks for") as error:
+    refusal = "test_batch is truncated or altered"
+    if checksum_matches:  # an md5 collision: the unpickler still refuses it
+        register_checksums(batch.parent)
+        refusal = "test_batch is refused: it asks for"
+    with pytest.raises(DataError, match=refusal) as error:
         read_cifar10("test", root=str(root), download=False)
     assert "\n" not in str(error.value) and not marker.exists()
     pickle.loads(batch.read_bytes())  # the same bytes do run code under plain pickle
     assert marker.exists()
+
+
+# ----------------------------------------------------------------------------- official files
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [truncate, flip_last_byte])
+def test_a_damaged_cifar_batch_is_refused_before_any_batch_is_read(
+    cifar10_root, monkeypatch: pytest.MonkeyPatch, damage
+) -> None:
+    root, _, _ = cifar10_root
+    batch = root / "cifar-10-batches-py" / "data_batch_3"
+    damage(batch)
+
+    def no_reading(path):
+        raise AssertionError(f"{path} was read before every file was checked")
+
+    monkeypatch.setattr(readers, "load_plain_pickle", no_reading)
+    with pytest.raises(DataError) as error:
+        read_cifar10("train", root=str(root), download=False)
+    message = str(error.value)
+    assert message.startswith(f"cifar10 file {batch} is truncated or altered")
+    assert "data.download=true" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("damage", [truncate, flip_last_byte])
+def test_a_damaged_stl10_file_is_refused(stl10_root, damage) -> None:
+    root, _ = stl10_root
+    images = root / "stl10_binary" / "test_X.bin"
+    damage(images)
+    with pytest.raises(DataError) as error:
+        read_stl10("test", root=str(root), download=False)
+    message = str(error.value)
+    assert message.startswith(f"stl10 file {images} is truncated or altered")
+    assert "data.download=true" in message and "\n" not in message
+
+
+def test_only_the_files_of_the_split_are_checked(stl10_root) -> None:
+    root, images = stl10_root
+    truncate(root / "stl10_binary" / "unlabeled_X.bin")  # not read by the test split
+    test = read_stl10("test", root=str(root), download=False)
+    assert torch.equal(images_of(test), torch.from_numpy(images[3:5]))
+    with pytest.raises(DataError, match="unlabeled_X.bin is truncated or altered"):
+        read_stl10("train+unlabeled", root=str(root), download=False)
+
+
+class OfflineDownload:
+    """torchvision's download with the network replaced: ``serve(cls, root)`` makes ``cls.url``
+    serve an archive of what the dataset fixture wrote under ``root`` and returns its md5;
+    ``asked`` lists the URLs fetched. The rest (the archive's md5 check, the extraction) is
+    torchvision's own."""
+
+    def __init__(self, archives: Path) -> None:
+        self.archives = archives
+        self.served: dict[str, bytes] = {}
+        self.asked: list[str] = []
+
+    def serve(self, cls: type, root: Path) -> str:
+        archive = self.archives / cls.filename
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(root / cls.base_folder, arcname=cls.base_folder)
+        self.served[cls.url] = archive.read_bytes()
+        return md5_of(archive)
+
+    def urlretrieve(self, url: str, filename: str, *args) -> None:
+        self.asked.append(url)
+        Path(filename).write_bytes(self.served[url])
+
+
+@pytest.fixture
+def offline_download(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> OfflineDownload:
+    download = OfflineDownload(tmp_path_factory.mktemp("served"))
+    monkeypatch.setattr(torchvision.datasets.utils, "_get_redirect_url", lambda url, **_: url)
+    monkeypatch.setattr(torchvision.datasets.utils, "_urlretrieve", download.urlretrieve)
+    return download
+
+
+DOWNLOADS = [
+    ("cifar10_root", torchvision.datasets.CIFAR10, read_cifar10, "test_batch"),
+    ("stl10_root", torchvision.datasets.STL10, read_stl10, "test_X.bin"),
+]
+
+
+@pytest.mark.parametrize("fixture, cls, read, damaged", DOWNLOADS, ids=["cifar10", "stl10"])
+def test_download_replaces_a_damaged_file_through_torchvisions_md5_check(
+    request, monkeypatch: pytest.MonkeyPatch, offline_download, fixture, cls, read, damaged
+) -> None:
+    root, images = request.getfixturevalue(fixture)[:2]
+    # the served archive is the official one, to torchvision
+    monkeypatch.setattr(cls, "tgz_md5", offline_download.serve(cls, root))
+    truncate(root / cls.base_folder / damaged)
+    test = read("test", root=str(root), download=True)
+    assert offline_download.asked == [cls.url]
+    expected = images[10:] if cls is torchvision.datasets.CIFAR10 else images[3:5]
+    assert torch.equal(images_of(test), torch.from_numpy(expected))
+
+
+@pytest.mark.parametrize("fixture, cls, read, damaged", DOWNLOADS, ids=["cifar10", "stl10"])
+def test_a_download_that_fails_torchvisions_md5_check_is_refused(
+    request, offline_download, fixture, cls, read, damaged
+) -> None:
+    root = request.getfixturevalue(fixture)[0]
+    offline_download.serve(cls, root)  # not the official archive: its md5 is not cls.tgz_md5
+    truncate(root / cls.base_folder / damaged)
+    with pytest.raises(DataError, match="^cannot download ") as error:
+        read("test", root=str(root), download=True)
+    assert str(error.value).endswith(f" to {root / cls.filename}: File not found or corrupted.")
+    assert offline_download.asked == [cls.url] and "\n" not in str(error.value)
 
 
 # ----------------------------------------------------------------------------- STL-10

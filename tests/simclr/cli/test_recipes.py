@@ -1,0 +1,25 @@
+"""Tests of simclr/cli/recipes.py: ``simclr recipes`` lists the shipped recipes or prints one."""
+
+from __future__ import annotations
+
+from simclr.cli import main
+from simclr.config.recipes import RECIPES, shipped_recipes
+
+
+def test_the_list_has_one_line_per_recipe(capsys) -> None:
+    assert main(["recipes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(shipped_recipes())
+    assert [line.split()[0] for line in lines] == [r.name for r in shipped_recipes()]
+    assert any(line.startswith("ablations/temperature ") for line in lines)
+
+
+def test_a_recipe_is_printed_as_it_is_shipped(capsys) -> None:
+    assert main(["recipes", "cifar10"]) == 0
+    assert capsys.readouterr().out == (RECIPES / "cifar10.yaml").read_text()
+
+
+def test_an_unknown_recipe_is_one_line(capsys) -> None:
+    assert main(["recipes", "cifar11"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cifar11" in err
