@@ -1,10 +1,11 @@
-"""Sub-commands of ``simclr`` for evaluation: eval, index, retrieve, embed, plot.
+"""Sub-commands of ``simclr`` for evaluation: eval, finetune, index, retrieve, embed, plot.
 
 Each handler parses, loads the encoder and config, calls the function that does the work
 (:mod:`linear_eval.evaluate`, :mod:`linear_eval.index`, :mod:`linear_eval.retrieval`,
-:mod:`linear_eval.embed`, :mod:`linear_eval.plot`) and prints what it wrote. The ``simclr``
-command root finds :func:`register` through the ``simclr.commands`` entry point; this module
-imports only argparse at the top, so ``simclr --help`` stays light.
+:mod:`linear_eval.embed`, :mod:`linear_eval.plot`, :mod:`linear_eval.finetune_run`) and
+prints what it wrote. The ``simclr`` command root finds :func:`register` through the
+``simclr.commands`` entry point; this module imports only argparse at the top, so
+``simclr --help`` stays light.
 """
 
 from __future__ import annotations
@@ -90,6 +91,74 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", metavar="DIR", help="where eval.json goes (default: run dir)")
     parser.set_defaults(handler=_eval)
+
+
+# ----------------------------------------------------------------------------- finetune
+def _refuse_external_launcher(command: str) -> None:
+    """One copy per process would train and write the same run directory: the command starts
+    its own processes instead (finetune.devices)."""
+    import os
+
+    from simclr.errors import ConfigError
+    from simclr.launch import launcher_variables_set
+
+    world = int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1")))
+    if launcher_variables_set() and world > 1:
+        raise ConfigError(
+            f"simclr {command} was started as {world} processes by a launcher (torchrun, srun): "
+            "run it once and set finetune.devices=N, it starts its N processes itself"
+        )
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from linear_eval.finetune_report import format_sweep, format_table
+    from linear_eval.finetune_run import finetune, finetune_sweep
+    from linear_eval.gallery import load
+
+    _refuse_external_launcher("finetune")
+    if args.baseline:
+        chosen = [b for b in args.baseline if b != "none"]
+        args.overrides = [*args.overrides, f"finetune.baselines=[{','.join(chosen)}]"]
+    loaded, config = load(args)
+    if args.sweep:
+        reports, sweep_dir = finetune_sweep(loaded, config, args.out)
+        for report in reports:
+            print(format_table(report) + "\n")
+        print(format_sweep(reports))
+        print(f"wrote {sweep_dir / 'sweep.json'} and {sweep_dir / 'label_efficiency.png'}")
+        return 0
+    report = finetune(loaded, config, args.out)
+    print(format_table(report))
+    print(f"wrote {Path(report['run_dir']) / 'finetune.json'}")
+    return 0
+
+
+def _add_finetune(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "finetune",
+        help="fine-tune f on few labels beside training from scratch and the linear probe",
+        description="Fine-tune the whole pretrained encoder and a new linear layer on a "
+        "class-balanced, seeded subset of the training labels (finetune.label_fraction or "
+        "finetune.labels_per_class; SimCLR appendix B.5), train the same architecture from "
+        "scratch and a linear probe on the frozen features of the same labels, and print "
+        "their top-1 / top-5 on the test split; writes RUN/finetune/NAME/finetune.json. "
+        + SETTINGS,
+    )
+    _add_common(parser)
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        choices=("scratch", "linear", "none"),
+        help="baselines beside the fine-tuned f, repeatable (default: finetune.baselines, "
+        "scratch and linear); none: only fine-tune",
+    )
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="run every fraction of finetune.sweep_fractions and draw the label-efficiency plot",
+    )
+    parser.add_argument("--out", metavar="DIR", help="run directory (default: RUN/finetune/NAME)")
+    parser.set_defaults(handler=_finetune)
 
 
 # ----------------------------------------------------------------------------- index
@@ -273,11 +342,11 @@ class IntermixedParser(argparse.ArgumentParser):
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    """Add eval, index, retrieve, embed and plot to the ``simclr`` parser."""
+    """Add eval, finetune, index, retrieve, embed and plot to the ``simclr`` parser."""
     parser_class = commands._parser_class
     commands._parser_class = IntermixedParser
     try:
-        for add in (_add_eval, _add_index, _add_retrieve, _add_embed, _add_plot):
+        for add in (_add_eval, _add_finetune, _add_index, _add_retrieve, _add_embed, _add_plot):
             add(commands)
     finally:
         commands._parser_class = parser_class

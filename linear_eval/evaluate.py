@@ -26,7 +26,7 @@ from linear_eval.encoders import (
 from linear_eval.features import extract_features, split_label
 from linear_eval.knn import knn_classify
 from linear_eval.linear import linear_probe
-from simclr.data.registry import dataset_spec
+from simclr.data.registry import resolved_spec
 from simclr.errors import ConfigError
 from simclr.torch_files import read_torch_file
 
@@ -34,12 +34,22 @@ MODES = ("knn", "linear", "all")
 
 
 def labelled_splits(config: EvalConfig) -> tuple[str, str]:
-    """The dataset's (training, test) splits for evaluation; refuses unlabelled datasets."""
-    spec = dataset_spec(config.data.name)
+    """The dataset's (training, test) splits for evaluation; refuses unlabelled datasets.
+
+    An image folder's are its ``train`` and ``val`` (else ``test``) subfolders, or the parts
+    ``data.val_fraction`` holds out of a folder without them (:mod:`simclr.data.folders`)."""
+    spec = resolved_spec(config.data)
     if spec.eval_train_split is None or spec.eval_test_split is None:
+        how = "a labelled dataset (index, retrieve, embed and plot do not)"
+        if config.data.name == "folder":
+            how = (
+                f"class folders: lay data.path out as {config.data.path}/train/CLASS/ and "
+                f"{config.data.path}/val/CLASS/, or hold out a seeded part of its class folders "
+                "with data.val_fraction=0.2"
+            )
         raise ConfigError(
             f"data.name={config.data.name!r} has no labelled train/test splits: kNN and linear "
-            "evaluation need a labelled dataset (index, retrieve, embed and plot do not)"
+            f"evaluation need {how}"
         )
     return spec.eval_train_split, spec.eval_test_split
 

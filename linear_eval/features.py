@@ -65,12 +65,8 @@ class Preprocessing:
 
 def files_of(dataset: ArrayImages | PreparedImages) -> list[Path] | None:
     """The image files of a folder split (after its subset), or None for array datasets."""
-    source = getattr(dataset, "source", dataset)
-    if hasattr(source, "files"):
-        return list(source.files)
-    if hasattr(source, "dataset") and hasattr(source.dataset, "files"):
-        return [source.dataset.files[i] for i in source.indices]
-    return None
+    files = getattr(getattr(dataset, "source", dataset), "files", None)
+    return None if files is None else list(files)
 
 
 def classes_of(dataset: ArrayImages | PreparedImages) -> list[str]:

@@ -10,7 +10,7 @@ from linear_eval.cache import Features
 from linear_eval.config import EvalConfig, adapt_to_encoder, load_eval_config
 from linear_eval.encoders import LoadedEncoder, load_encoder
 from linear_eval.features import extract_features
-from simclr.data.registry import dataset_spec
+from simclr.data.registry import resolved_spec
 
 
 def load(args: argparse.Namespace) -> tuple[LoadedEncoder, EvalConfig]:
@@ -28,7 +28,7 @@ def cache_dir(loaded: LoadedEncoder, config: EvalConfig) -> Path:
 
 def gallery_features(args: argparse.Namespace) -> tuple[LoadedEncoder, EvalConfig, Features]:
     loaded, config = load(args)
-    spec = dataset_spec(config.data.name)
+    spec = resolved_spec(config.data)
     split = args.split or spec.eval_train_split or spec.pretrain_split
     features = extract_features(
         loaded.extractor, config, split, config.data.subset, cache_dir(loaded, config)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pytest
@@ -59,6 +59,43 @@ def fashion_mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not FASHION_MNIST_SYSTEM_DIR.is_dir():
         pytest.skip(f"{FASHION_MNIST_SYSTEM_DIR} is absent (Debian package dataset-fashion-mnist)")
     return tmp_path_factory.mktemp("fashion_mnist_root")
+
+
+class FashionMnistFolder(NamedTuple):
+    """Fashion-MNIST images written as PNG files in the ImageNet layout: ``path/train/CLASS/``
+    holds the seeded ``subset_indices(60000, 200, 0)`` of the IDX training split,
+    ``path/val/CLASS/`` the seeded ``subset_indices(10000, 100, 0)`` of its test split (what
+    ``data.subset=200`` and ``data.val_subset=100`` read under seed 0). Class folders
+    ``0_T-shirt-top`` ... ``9_Ankle boot`` sort in label order: class index = label."""
+
+    path: Path
+    root: Path  # the data.root its IDX files are read from
+    classes: list[str]
+    counts: dict[str, int]
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_folder(
+    fashion_mnist_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> FashionMnistFolder:
+    """Fashion-MNIST as an ImageNet-layout folder, written once per session."""
+    from PIL import Image
+
+    from simclr.data.readers import read_fashion_mnist
+    from simclr.data.splits import subset_indices
+
+    path = tmp_path_factory.mktemp("fashion_mnist_folder")
+    counts = {"train": 200, "val": 100}
+    classes: list[str] = []
+    for split, read, count in [("train", "train", 200), ("val", "test", 100)]:
+        dataset = read_fashion_mnist(read, root=str(fashion_mnist_root), download=False)
+        classes = [f"{i}_{name.replace('/', '-')}" for i, name in enumerate(dataset.classes)]
+        for index in subset_indices(len(dataset), count, seed=0):
+            image, label = dataset[index]
+            folder = path / split / classes[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image[0].numpy()).save(folder / f"{index:05d}.png")
+    return FashionMnistFolder(path, fashion_mnist_root, classes, counts)
 
 
 @pytest.fixture

@@ -41,6 +41,9 @@ class DataConfig:
     channels: int | None = None  # 1 or 3; null keeps the dataset's own
     subset: float | None = None  # fraction in (0, 1] or a count > 1 of training images
     val_subset: float | None = None  # the same for the labelled split used for validation
+    # name=folder without train/ and val/ subfolders: this fraction of each class held out
+    # (seeded) as split val, the rest is split train; null: the folder is the one split all
+    val_fraction: float | None = None
     batch_size: int = 256  # per device; the global batch N is this times the number of devices
     num_workers: int | None = None  # null: 0 for in-memory datasets, else 1 per core (<= 8)
     download: bool = True  # allow torchvision to download when the files are not found
@@ -56,6 +59,11 @@ class DataConfig:
         )
         check_subset("data.subset", self.subset)
         check_subset("data.val_subset", self.val_subset)
+        fraction = self.val_fraction
+        if fraction is not None:
+            require(0 < fraction < 1, "data.val_fraction", fraction, "must be in (0, 1) or null")
+            allowed = "only for name=folder (the other datasets have a test split): set it to null"
+            require(self.name == "folder", "data.val_fraction", fraction, allowed)
 
     def check_for_pretraining(self) -> None:
         self.check()

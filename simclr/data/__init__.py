@@ -4,6 +4,8 @@
   (its reader, channels, normalisation statistics and splits); adding a dataset is one entry;
 - :mod:`simclr.data.readers`: the official formats (IDX, CIFAR's pickle batches, STL-10's binary
   files) and image folders, read into the dataset classes;
+- :mod:`simclr.data.folders`: an image folder's splits: its ``train``/``val``/``test``
+  subfolders (the ImageNet layout, one class index in all) or a seeded held-out part;
 - :mod:`simclr.data.images`: the dataset classes, in memory or from files, and the one collate;
 - :mod:`simclr.data.splits`: a configured split, its subset and its conversion to
   ``image_size`` and ``channels``; :mod:`simclr.data.workers`: how many loader workers;

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from simclr.data.images import ArrayImages, PreparedImages, collate, num_classes_of
-from simclr.data.registry import dataset_spec
+from simclr.data.registry import dataset_spec, resolved_spec
 from simclr.data.splits import load_split
 from simclr.data.workers import loader_workers
 from simclr.errors import DataError
@@ -26,7 +26,7 @@ class SimCLRDataModule(L.LightningDataModule):
     def __init__(self, config: DataConfig, seed: int = 0) -> None:
         super().__init__()
         self.config, self.seed = config, seed
-        self.spec = dataset_spec(config.name)
+        self.spec = dataset_spec(config.name)  # a folder's splits are resolved in setup
         self.train_set: ArrayImages | PreparedImages | None = None
         self.val_set: ArrayImages | PreparedImages | None = None
 
@@ -34,6 +34,7 @@ class SimCLRDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         config = self.config
+        self.spec = resolved_spec(config)
         self.train_set = load_split(config, self.spec.pretrain_split, config.subset, self.seed)
         if len(self.train_set) < config.batch_size:
             raise DataError(

@@ -61,6 +61,18 @@ class ArrayImages(Dataset):
         return ArrayImages(images, self.labels, self.classes)
 
 
+IMAGE_EXTENSIONS = tuple(torchvision.datasets.folder.IMG_EXTENSIONS)
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def holds_images(folder: Path) -> bool:
+    """Whether an image file lies anywhere below ``folder`` (stops at the first)."""
+    return any(is_image_file(p) for p in folder.rglob("*"))
+
+
 class ImageFolder(Dataset):
     """Every image file below ``path``; an immediate subfolder holding images is a class.
 
@@ -74,12 +86,10 @@ class ImageFolder(Dataset):
         self.root = Path(path)
         if not self.root.is_dir():
             raise DataError(f"data.path={str(path)!r} is not a directory")
-        extensions = tuple(torchvision.datasets.folder.IMG_EXTENSIONS)
-        files = sorted(
-            p for p in self.root.rglob("*") if p.is_file() and p.name.lower().endswith(extensions)
-        )
+        files = sorted(p for p in self.root.rglob("*") if is_image_file(p))
         if not files:
-            raise DataError(f"data.path={str(path)!r} holds no images ({', '.join(extensions)})")
+            extensions = ", ".join(IMAGE_EXTENSIONS)
+            raise DataError(f"data.path={str(path)!r} holds no images ({extensions})")
         class_of = {p: p.relative_to(self.root).parts[0] for p in files if p.parent != self.root}
         self.classes = sorted(set(class_of.values()))
         index = {name: i for i, name in enumerate(self.classes)}
@@ -101,12 +111,14 @@ class ImageFolder(Dataset):
 
 
 class LabelledSubset(Subset):
-    """A subset of an image folder that keeps its ``labels`` and ``classes``."""
+    """A subset of an image folder that keeps its ``labels``, ``classes`` and ``files``."""
 
     def __init__(self, dataset: Dataset, indices: list[int]) -> None:
         super().__init__(dataset, indices)
         self.labels = dataset.labels[torch.tensor(indices, dtype=torch.long)]
         self.classes = getattr(dataset, "classes", [])
+        files = getattr(dataset, "files", None)
+        self.files = None if files is None else [files[i] for i in indices]
 
 
 class PreparedImages(Dataset):

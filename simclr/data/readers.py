@@ -1,10 +1,11 @@
 """Readers of the datasets' official formats, each returning one split as a dataset class.
 
 Every reader takes the split's name and keyword arguments (``root``, ``download``, ``path``,
-``channels``), so the registry can name it without knowing the config. Torchvision reads the
-formats and downloads them (checking the archive's md5); what torchvision does not do safely
-(CIFAR's pickle batches) is done here. A CIFAR or STL-10 file is read only once its md5 is the
-official one (simclr/data/checksums.py); Debian's Fashion-MNIST files are trusted as installed.
+``channels``, ``val_fraction``), so the registry can name it without knowing the config.
+Torchvision reads the formats and downloads them (checking the archive's md5); what torchvision
+does not do safely (CIFAR's pickle batches) is done here. A CIFAR or STL-10 file is read only
+once its md5 is the official one (simclr/data/checksums.py); Debian's Fashion-MNIST files are
+trusted as installed.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ import torchvision
 from torchvision.datasets.utils import download_and_extract_archive, extract_archive
 
 from simclr.data.checksums import altered_file_error, altered_files
-from simclr.data.images import ArrayImages, ImageFolder
+from simclr.data.folders import WHOLE_FOLDER, held_out_split, split_folders
+from simclr.data.images import ArrayImages, ImageFolder, LabelledSubset
 from simclr.errors import DataError
 from simclr.plain_pickle import UnsafePickle, load_plain_pickle
 
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 
-Reader = Callable[..., ArrayImages | ImageFolder]  # (split, *, root, download, path, channels)
+# (split, *, root, download, path, channels, val_fraction)
+Reader = Callable[..., ArrayImages | ImageFolder | LabelledSubset]
 
 
 def _checked_by_the_reader(cls: type) -> type:
@@ -140,6 +143,16 @@ def read_stl10(split: str, *, root: str, download: bool, **_: object) -> ArrayIm
     return ArrayImages(images, torch.from_numpy(dataset.labels.astype(np.int64)), dataset.classes)
 
 
-def read_folder(split: str, *, path: str, channels: int, **_: object) -> ImageFolder:
-    """All images under ``path`` (one split: the folder itself)."""
-    return ImageFolder(path, channels=channels)
+def read_folder(
+    split: str, *, path: str, channels: int, val_fraction: float | None = None, **_: object
+) -> ImageFolder | LabelledSubset:
+    """A split of the image folder at ``path`` (see :mod:`simclr.data.folders`): ``all`` is every
+    image below it; another split is its subfolder or, for a folder without split subfolders,
+    the part of ``all`` that ``val_fraction`` gives it."""
+    if split == WHOLE_FOLDER or split in split_folders(path):
+        return ImageFolder(Path(path) if split == WHOLE_FOLDER else Path(path) / split, channels)
+    if val_fraction is None or split not in ("train", "val"):
+        raise DataError(f"data.path={path!r} has no split {split!r}")
+    folder = ImageFolder(path, channels=channels)
+    train, val = held_out_split(folder.labels, val_fraction)
+    return LabelledSubset(folder, train if split == "train" else val)

@@ -6,12 +6,15 @@ evaluation need to know about it. Nothing else changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torchvision
 
+from simclr.data.folders import WHOLE_FOLDER, FolderSplits, folder_splits
 from simclr.data.readers import (
     Reader,
     cifar_reader,
@@ -40,6 +43,9 @@ class DatasetSpec:
     pretrain_split: str
     eval_train_split: str | None  # labelled split that probes and kNN train on
     eval_test_split: str | None  # labelled split they are measured on
+    # splits that depend on the files (an image folder): (path, val_fraction) -> the four
+    # fields above for that folder (simclr.data.folders); None: the fixed ones above
+    layout: Callable[..., FolderSplits] | None = None
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -88,10 +94,11 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=3,
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
-        splits=("all",),
-        pretrain_split="all",
+        splits=(WHOLE_FOLDER,),  # without data.path; resolved_spec gives the folder's own
+        pretrain_split=WHOLE_FOLDER,
         eval_train_split=None,
         eval_test_split=None,
+        layout=folder_splits,
     ),
 }
 
@@ -100,6 +107,15 @@ def dataset_spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
         raise DataError(f"data.name={name!r} is unknown: allowed: {', '.join(sorted(DATASETS))}")
     return DATASETS[name]
+
+
+def resolved_spec(data: DataConfig) -> DatasetSpec:
+    """The spec of ``data``'s dataset with the splits it has as configured: an image folder's
+    from its subfolders or ``data.val_fraction`` (its class sets checked across splits)."""
+    spec = dataset_spec(data.name)
+    if spec.layout is None:
+        return spec
+    return dataclasses.replace(spec, **asdict(spec.layout(data.path, data.val_fraction)))
 
 
 def resolved_channels(data: DataConfig) -> int:

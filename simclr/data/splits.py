@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from simclr.data.images import ArrayImages, LabelledSubset, PreparedImages
-from simclr.data.registry import dataset_spec, resolved_channels
+from simclr.data.registry import resolved_channels, resolved_spec
 from simclr.errors import DataError
 
 if TYPE_CHECKING:  # the data package is given a config; it does not read the schema
@@ -30,7 +30,7 @@ def load_split(
 ) -> ArrayImages | PreparedImages:
     """The images of ``split`` as uint8 (C, image_size, image_size) with labels: in-memory
     datasets converted once (:class:`ArrayImages`), folders converted per image."""
-    spec = dataset_spec(config.name)
+    spec = resolved_spec(config)
     if split not in spec.splits:
         raise DataError(
             f"split {split!r} of {config.name} is unknown: allowed: {', '.join(spec.splits)}"
@@ -42,6 +42,7 @@ def load_split(
         download=config.download,
         path=config.path,
         channels=config.channels or 3,
+        val_fraction=config.val_fraction,
     )
     indices = subset_indices(len(source), subset, seed)
     if isinstance(source, ArrayImages):

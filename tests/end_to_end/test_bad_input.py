@@ -65,6 +65,15 @@ def _rgb_run(synthetic: Any) -> str:
     return str(run / "encoder.pt")
 
 
+def _folder_whose_classes_differ(tmp: Path) -> str:
+    """DIR/train/{a,b}/ and DIR/val/{a}/: val lacks class b."""
+    for split, classes in (("train", "ab"), ("val", "a")):
+        for name in classes:
+            (tmp / "images" / split / name).mkdir(parents=True, exist_ok=True)
+            Image.new("L", (8, 8)).save(tmp / "images" / split / name / "0.png")
+    return str(tmp / "images")
+
+
 Case = Callable[[Path, Path, Any], list[str]]  # (run dir, tmp dir, synthetic data) -> argv
 CASES: list[tuple[str, Case, str]] = [
     # pretrain: settings
@@ -130,6 +139,39 @@ CASES: list[tuple[str, Case, str]] = [
         "features devices",
         lambda r, t, s: ["embed", "--checkpoint", str(r), "features.devices=0"],
         "features.devices",
+    ),
+    (
+        "folder classes differ",
+        lambda r, t, s: [
+            "eval",
+            "--checkpoint",
+            str(r),
+            "data.name=folder",
+            f"data.path={_folder_whose_classes_differ(t)}",
+        ],
+        "val/ lacks b",
+    ),
+    (
+        "channels of the data",
+        lambda r, t, s: ["eval", "--checkpoint", str(r), "data.channels=3"],
+        "data.channels=3 does not fit",
+    ),
+    (
+        "val_fraction 0",
+        lambda r, t, s: [
+            "eval",
+            "--checkpoint",
+            str(r),
+            "data.name=folder",
+            f"data.path={t}",
+            "data.val_fraction=0",
+        ],
+        "data.val_fraction=0.0 is invalid",
+    ),
+    (
+        "val_fraction 1",
+        lambda r, t, s: ["pretrain", "data.name=folder", f"data.path={t}", "data.val_fraction=1"],
+        "data.val_fraction=1.0 is invalid",
     ),
     # retrieval
     ("k 0", lambda r, t, s: ["retrieve", _query(t, s), "--index", str(t), "-k", "0"], "-k 0"),

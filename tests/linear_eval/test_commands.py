@@ -87,6 +87,36 @@ def test_an_image_folder_gallery_and_embed_and_plot(
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_eval_index_retrieve_and_embed_an_imagenet_layout_folder(
+    run_dir: Path, tmp_path: Path, synthetic, fashion_mnist_folder, capsys
+) -> None:
+    folder = fashion_mnist_folder
+    data = ["data.name=folder", f"data.path={folder.path}", "data.image_size=28"]
+    common = ["--checkpoint", str(run_dir), *synthetic.eval_overrides, *data]
+    assert main(["eval", "knn", *common, "--out", str(tmp_path / "report")]) == 0
+    report = json.loads((tmp_path / "report" / "eval.json").read_text())
+    assert (report["train_split"], report["test_split"]) == ("train", "val")
+    assert report["results"]["pretrained"]["test"]["images"] == 100
+
+    gallery = ["--checkpoint", str(run_dir), "--folder", str(folder.path), "data.image_size=28"]
+    gallery += synthetic.eval_overrides
+    index_dir = tmp_path / "index"
+    assert main(["index", *gallery, "--split", "val", "--out", str(index_dir)]) == 0
+    assert "indexed 100 images of folder/val" in capsys.readouterr().out
+    query = next((folder.path / "val" / folder.classes[3]).iterdir())
+    assert main(["retrieve", str(query), "--index", str(index_dir), "--json", "-k", "1"]) == 0
+    [answer] = json.loads(capsys.readouterr().out)
+    assert answer["neighbours"][0]["item"] == str(query)  # the query itself
+    assert answer["neighbours"][0]["class"] == folder.classes[3]
+
+    embed_dir = tmp_path / "embed"
+    assert main(["embed", *gallery, "--out", str(embed_dir)]) == 0  # default: train
+    paths = (embed_dir / "paths.txt").read_text().splitlines()
+    assert len(paths) == 200 and all(f"{folder.path}/train/" in p for p in paths)
+    labels = np.load(embed_dir / "labels.npy")
+    assert [folder.classes[label] for label in labels] == [Path(p).parent.name for p in paths]
+
+
 def test_plot_refuses_an_unknown_method_in_one_line(run_dir: Path, tmp_path: Path, capsys):
     # --method has no argparse choices: the config's check names the key, exit status 2
     png = tmp_path / "map.png"
@@ -152,3 +182,52 @@ def test_an_unreadable_query_is_skipped_and_counted(
     captured = capsys.readouterr()
     assert [entry["query"] for entry in json.loads(captured.out)] == [str(good)]
     assert "skipped 1 of 2 query images" in captured.err
+
+
+def test_finetune_prints_the_three_methods_and_writes_json(
+    run_dir: Path, synthetic, tmp_path: Path, capsys
+) -> None:
+    out_dir = tmp_path / "finetuned"
+    settings = ["finetune.labels_per_class=2", "finetune.epochs=1", "finetune.batch_size=8"]
+    arguments = ["--checkpoint", str(run_dir), "--out", str(out_dir), *synthetic.eval_overrides]
+    assert main(["finetune", *arguments, *settings, "finetune.progress_bar=false"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split()[:2] for line in out.splitlines()[3:6]]
+    assert [row[0] for row in rows] == ["fine-tuned", "from", "linear"]
+    report = json.loads((out_dir / "finetune.json").read_text())
+    assert list(report["results"]) == ["fine-tuned", "from scratch", "linear probe"]
+    assert f"{100 * report['results']['linear probe']['top1']:.2f}" in out.splitlines()[5]
+    assert report["labels"]["count"] == 8 and (out_dir / "label_subset.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("settings", "key"),
+    [
+        (["finetune.label_fraction=0"], "finetune.label_fraction"),
+        (["finetune.label_fraction=1.5"], "finetune.label_fraction"),
+        (["finetune.labels_per_class=99"], "finetune.labels_per_class"),
+        (["finetune.label_fraction=0.5", "finetune.labels_per_class=2"], "labels_per_class"),
+        (["finetune.sweep_epochs=[3]"], "finetune.sweep_epochs"),  # 3 sweep fractions
+        (["finetune.devices=0"], "finetune.devices"),
+    ],
+)
+def test_finetune_refuses_bad_labels_in_one_line_before_any_work(
+    run_dir: Path, synthetic, settings: list[str], key: str, capsys
+) -> None:
+    arguments = ["finetune", "--checkpoint", str(run_dir), *synthetic.eval_overrides, *settings]
+    assert main(arguments) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and key in errors[0]
+    assert not (run_dir / "finetune").exists()
+
+
+def test_finetune_under_an_external_launcher_says_to_use_its_own_processes(
+    run_dir: Path, synthetic, monkeypatch, capsys
+) -> None:
+    for name, value in {"RANK": "0", "WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "x"}.items():
+        monkeypatch.setenv(name, value)  # what torchrun --nproc-per-node 2 sets
+    arguments = ["finetune", "--checkpoint", str(run_dir), *synthetic.eval_overrides]
+    assert main(arguments) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and "finetune.devices=N" in errors[0]
+    assert not (run_dir / "finetune").exists()

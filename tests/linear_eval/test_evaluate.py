@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from linear_eval.config import adapt_to_encoder
 from linear_eval.encoders import PRETRAINED, RANDOM_INIT, RAW_PIXELS, load_encoder
 from linear_eval.evaluate import evaluate, final_metrics, labelled_splits, log_to_run
 from simclr.errors import ConfigError
@@ -76,8 +77,59 @@ def test_an_unlabelled_dataset_cannot_be_evaluated(
     config = synthetic.eval_config(
         loaded.pretrain_config, "data.name=folder", f"data.path={tmp_path}"
     )
-    with pytest.raises(ConfigError, match="no labelled train/test splits"):
+    with pytest.raises(ConfigError, match="no labelled train/test splits") as error:
         labelled_splits(config)
+    assert "/train/CLASS/" in str(error.value) and "data.val_fraction=0.2" in str(error.value)
+
+
+# ----------------------------------------------------------------------------- image folders
+FOLDER_EVAL = ["knn.k=[1,5,20,200]", "baselines.random_init=false", "baselines.raw_pixels=false"]
+
+
+def test_an_imagenet_layout_folder_gives_the_knn_accuracy_of_the_same_idx_images(
+    run_dir: Path, synthetic, fashion_mnist_folder
+) -> None:
+    loaded = load_encoder(run_dir)
+    folder = fashion_mnist_folder
+    common = [*FOLDER_EVAL, "data.image_size=28", f"data.root={folder.root}"]
+    # the same images: the folder holds what data.subset=200 / val_subset=100 read (seed 0)
+    idx = synthetic.eval_config(
+        loaded.pretrain_config,
+        *common,
+        "data.name=fashion_mnist",
+        "data.subset=200",
+        "data.val_subset=100",
+    )
+    from_folder = synthetic.eval_config(
+        loaded.pretrain_config, *common, "data.name=folder", f"data.path={folder.path}"
+    )
+    assert labelled_splits(from_folder) == ("train", "val")
+    reports = []
+    for config in (idx, from_folder):
+        config = adapt_to_encoder(config, loaded.encoder.in_channels, loaded.pretrain_config)
+        reports.append(evaluate(loaded, config, "knn", run_dir / "cache"))
+    idx_result, folder_result = (report["results"][PRETRAINED] for report in reports)
+    assert folder_result["train"]["images"] == 200 and folder_result["test"]["images"] == 100
+    assert folder_result["knn"] == idx_result["knn"]
+    assert (
+        reports[1]["test_split"] == "val"
+        and folder_result["train"]["cache"] != (folder_result["test"]["cache"])
+    )
+    assert 0.3 < idx_result["knn"]["20"]["top1"] < 1  # well above chance (0.1) on 10 classes
+
+
+def test_a_folder_without_splits_is_evaluated_on_its_held_out_part(
+    run_dir: Path, synthetic, fashion_mnist_folder
+) -> None:
+    loaded = load_encoder(run_dir)
+    flat = fashion_mnist_folder.path / "train"  # class folders, no splits
+    overrides = [*FOLDER_EVAL, "data.name=folder", f"data.path={flat}", "data.val_fraction=0.25"]
+    config = synthetic.eval_config(loaded.pretrain_config, *overrides)
+    assert labelled_splits(config) == ("train", "val")
+    config = adapt_to_encoder(config, loaded.encoder.in_channels, loaded.pretrain_config)
+    result = evaluate(loaded, config, "knn", run_dir / "cache")["results"][PRETRAINED]
+    assert result["train"]["images"] + result["test"]["images"] == 200
+    assert 45 <= result["test"]["images"] <= 55  # a quarter of each class
 
 
 # ----------------------------------------------------------------------------- loggers

@@ -130,3 +130,42 @@ def test_what_a_killed_extraction_left_is_removed_at_the_next(run_dir: Path, syn
     features = extract_features(loaded.extractor, config, "test", None, cache)
     assert not stale.exists()
     assert sorted(p.name for p in cache.iterdir()) == [features.directory.name]
+
+
+def test_the_cache_key_tells_apart_the_splits_and_held_out_parts_of_a_folder(
+    tmp_path: Path,
+) -> None:
+    for name, count in (("a", 6), ("b", 6)):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for i in range(count):
+            image = np.full((8, 8), 20 * i + (100 if name == "b" else 0), np.uint8)
+            Image.fromarray(image).save(tmp_path / "images" / name / f"{i}.png")
+    common = ["data.name=folder", f"data.path={tmp_path / 'images'}", "data.image_size=8"]
+    common += ["features.progress_bar=false", "features.num_workers=0"]
+
+    def features(split: str, fraction: float):
+        config = load_eval_config(None, None, [*common, f"data.val_fraction={fraction}"])
+        return extract_features(raw_pixels(), config, split, None, tmp_path / "cache")
+
+    train, val = features("train", 0.5), features("val", 0.5)
+    assert train.meta["split"] == "train" and val.meta["split"] == "val"
+    assert train.directory != val.directory and not set(train.paths) & set(val.paths)
+    assert len(train) == len(val) == 6 and set(val.labels.tolist()) == {0, 1}
+    other = features("val", 0.34)  # another fraction: other files, another key
+    assert other.directory not in (train.directory, val.directory) and len(other) == 4
+    assert features("val", 0.5).from_cache  # the same part: its cache
+
+
+def test_an_unreadable_image_of_a_split_subfolder_is_skipped_and_counted(tmp_path: Path) -> None:
+    for split in ("train", "val"):
+        for name, value in (("a", 0), ("b", 200)):
+            (tmp_path / "images" / split / name).mkdir(parents=True)
+            image = np.full((8, 8), value, np.uint8)
+            Image.fromarray(image).save(tmp_path / "images" / split / name / "1.png")
+    (tmp_path / "images" / "val" / "b" / "broken.png").write_bytes(b"not an image")
+    overrides = ["data.name=folder", f"data.path={tmp_path / 'images'}", "data.image_size=8"]
+    overrides += ["features.progress_bar=false", "features.num_workers=0"]
+    config = load_eval_config(None, None, overrides)
+    with pytest.warns(UserWarning, match="skipped 1 of 3 images"):
+        features = extract_features(raw_pixels(), config, "val", None, tmp_path / "cache")
+    assert features.labels.tolist() == [0, 1] and features.meta["split"] == "val"

@@ -15,7 +15,17 @@ from simclr.cli import build_parser, main, registered_commands
 from simclr.divergence import TrainingDiverged
 from simclr.errors import ConfigError, DataError, SimCLRError
 
-COMMANDS = ("pretrain", "eval", "index", "retrieve", "embed", "plot", "ablate", "recipes")
+COMMANDS = (
+    "pretrain",
+    "eval",
+    "finetune",
+    "index",
+    "retrieve",
+    "embed",
+    "plot",
+    "ablate",
+    "recipes",
+)
 ROOT = Path(__file__).resolve().parents[3]  # the repository
 
 

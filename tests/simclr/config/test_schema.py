@@ -60,6 +60,10 @@ BAD_OVERRIDES = [
     (["data.subset=-3"], "data.subset"),
     (["data.subset=2.5"], "data.subset"),
     (["data.val_subset=0"], "data.val_subset"),
+    (["data.name=folder", "data.path=x", "data.val_fraction=0"], "data.val_fraction"),
+    (["data.name=folder", "data.path=x", "data.val_fraction=1"], "data.val_fraction"),
+    (["data.name=folder", "data.path=x", "data.val_fraction=-0.2"], "data.val_fraction"),
+    (["data.val_fraction=0.2"], "data.val_fraction"),  # fashion_mnist has its own test split
     (["data.channels=2"], "data.channels"),
     (["trainer.max_steps=0"], "trainer.max_steps"),
     (["run.name=a/b"], "run.name"),

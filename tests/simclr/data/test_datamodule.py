@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from simclr.data.datamodule import SimCLRDataModule
 from simclr.data.images import ArrayImages
@@ -73,3 +74,31 @@ def test_an_unlabelled_folder_has_no_validation_split_and_no_classes(
         warnings.simplefilter("ignore")
         assert len(list(datamodule.train_dataloader())) == 2
     assert not isinstance(datamodule.train_set, ArrayImages)  # decoded per image
+
+
+def test_a_folder_with_splits_pretrains_on_train_and_validates_on_val(
+    fashion_mnist_folder, data_config
+) -> None:
+    folder = fashion_mnist_folder
+    config = data_config(
+        folder.root, "folder", path=str(folder.path), image_size=28, channels=1, batch_size=8
+    )
+    datamodule = SimCLRDataModule(config)
+    assert datamodule.num_classes == 10
+    assert {p.parent.parent.name for p in datamodule.train_set.source.files} == {"train"}
+    assert {p.parent.parent.name for p in datamodule.val_set.source.files} == {"val"}
+    assert (len(datamodule.train_set), len(datamodule.val_set)) == (200, 100)
+
+
+def test_a_folder_with_a_held_out_part_pretrains_on_the_rest(tmp_path: Path, data_config) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            Image.new("L", (8, 8), 20 * i).save(tmp_path / name / f"{i}.png")
+    config = data_config(
+        tmp_path, "folder", path=str(tmp_path), image_size=8, val_fraction=0.2, batch_size=4
+    )
+    datamodule = SimCLRDataModule(config)
+    datamodule.setup()
+    train, val = set(datamodule.train_set.source.files), set(datamodule.val_set.source.files)
+    assert (len(train), len(val)) == (16, 4) and not train & val

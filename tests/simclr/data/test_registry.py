@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from simclr.config import DataConfig
+from simclr.data.folders import folder_splits
 from simclr.data.readers import read_fashion_mnist, read_folder, read_stl10
 from simclr.data.registry import (
     DATASETS,
@@ -32,6 +33,8 @@ def test_every_dataset_is_one_entry_with_its_reader_and_splits() -> None:
         assert len(spec.mean) == len(spec.std) == spec.channels, name
     assert DATASETS["stl10"].pretrain_split == "train+unlabeled"
     assert DATASETS["folder"].eval_test_split is None  # unlabelled: no online probe
+    assert DATASETS["folder"].layout is folder_splits  # unless data.path has splits
+    assert all(spec.layout is None for name, spec in DATASETS.items() if name != "folder")
     assert (DATASETS["folder"].mean, DATASETS["folder"].std) == (IMAGENET_MEAN, IMAGENET_STD)
 
 
@@ -45,6 +48,7 @@ def test_a_spec_is_made_by_keyword_and_frozen() -> None:
         pretrain_split="all",
         eval_train_split=None,
         eval_test_split=None,
+        layout=folder_splits,
     )
     assert spec == DATASETS["folder"]
     with pytest.raises(dataclasses.FrozenInstanceError):

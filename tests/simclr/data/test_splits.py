@@ -33,7 +33,13 @@ def test_the_reader_is_called_with_the_split_and_keywords_of_the_config(
     monkeypatch.setitem(DATASETS, "recorded", spec)
     config = data_config(tmp_path, "recorded", path="images", image_size=8, channels=3)
     dataset = load_split(config, "test")
-    keywords = {"root": str(tmp_path), "download": False, "path": "images", "channels": 3}
+    keywords = {
+        "root": str(tmp_path),
+        "download": False,
+        "path": "images",
+        "channels": 3,
+        "val_fraction": None,
+    }
     assert calls == [("test", keywords)]
     assert dataset.images.shape == (4, 3, 8, 8)  # grey copied into the 3 channels asked for
 

@@ -1,0 +1,76 @@
+"""A class-balanced, seeded subset of a labelled split: the labels that few-label fine-tuning
+and its baselines train on.
+
+As the SimCLR paper samples 1 % and 10 % of ImageNet's labels "in a class-balanced way"
+(section 6, semi-supervised learning; about 12.8 and 128 images per class), every class gives
+``round(fraction * its size)`` images (at least one), or exactly ``labels_per_class``; which
+ones is a seeded permutation of each class's rows. The chosen indices are written beside the
+results (``label_subset.json``), so another method can be trained on exactly the same labels.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from simclr.atomic import atomic_write
+from simclr.errors import ConfigError
+
+SUBSET_FILE = "label_subset.json"
+
+
+def class_balanced_subset(
+    labels: np.ndarray | torch.Tensor,
+    fraction: float | None = None,
+    per_class: int | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """The sorted indices of ``fraction`` of every class, or of ``per_class`` images of every
+    class; rows labelled -1 (unlabelled) are never chosen."""
+    if (fraction is None) == (per_class is None):
+        raise ConfigError("set one of finetune.label_fraction and finetune.labels_per_class")
+    if fraction is not None and not 0 < fraction <= 1:
+        raise ConfigError(f"finetune.label_fraction={fraction!r} is invalid: must be in (0, 1]")
+    labels = np.asarray(labels)
+    classes = np.unique(labels[labels >= 0])
+    if len(classes) == 0:
+        raise ConfigError("the training split has no labelled image to fine-tune on")
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for label in classes:
+        rows = np.flatnonzero(labels == label)
+        if per_class is not None and per_class > len(rows):
+            raise ConfigError(
+                f"finetune.labels_per_class={per_class} is invalid: class {int(label)} has only "
+                f"{len(rows)} labelled images"
+            )
+        count = per_class if per_class is not None else max(1, round(fraction * len(rows)))
+        order = torch.randperm(len(rows), generator=generator)[:count].numpy()
+        chosen.append(rows[order])
+    return np.sort(np.concatenate(chosen))
+
+
+def write_subset(directory: str | Path, indices: np.ndarray, labels: np.ndarray, **about) -> Path:
+    """``label_subset.json``: the split's chosen indices, their count per class, and ``about``
+    (split, fraction, seed, ...)."""
+    values, counts = np.unique(np.asarray(labels)[indices], return_counts=True)
+    record = {
+        **about,
+        "count": int(len(indices)),
+        "per_class": {str(int(v)): int(c) for v, c in zip(values, counts)},
+        "indices": [int(i) for i in indices],
+    }
+    path = Path(directory) / SUBSET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, (json.dumps(record) + "\n").encode())
+    return path
+
+
+def read_subset(path: str | Path) -> np.ndarray:
+    """The indices of a ``label_subset.json`` (or of the one in a directory)."""
+    path = Path(path)
+    path = path / SUBSET_FILE if path.is_dir() else path
+    return np.asarray(json.loads(path.read_text())["indices"], dtype=np.int64)
