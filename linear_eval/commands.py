@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 SETTINGS = (
@@ -164,10 +165,23 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
 # ----------------------------------------------------------------------------- index
 def _index(args: argparse.Namespace) -> int:
     from linear_eval.gallery import gallery_features, gallery_name
-    from linear_eval.index import build_index, save_index
+    from linear_eval.index import append_to_index, build_index, describe, load_index, save_index
+    from simclr.errors import ConfigError
 
+    if args.append:
+        if not args.folder:
+            raise ConfigError("--append INDEX takes the images to add from --folder DIR")
+        gallery = load_index(args.append)  # a missing or damaged index stops here
+        loaded, config, features = gallery_features(args)
+        added = append_to_index(gallery, features, loaded.extractor)
+        save_index(gallery, args.append)
+        print(
+            f"added {added:,} of {len(features):,} images of {args.folder} to {args.append} "
+            f"({gallery.meta['count']:,} images; {len(features) - added:,} were already in it)"
+        )
+        return 0
     loaded, config, features = gallery_features(args)
-    gallery = build_index(features, loaded.extractor, config, loaded.source)
+    gallery = build_index(features, loaded.extractor, config, loaded.source, exact=args.exact)
     directory = Path(args.out or loaded.run_dir / "index" / gallery_name(config, features))
     save_index(gallery, directory)
     meta = gallery.meta
@@ -175,31 +189,42 @@ def _index(args: argparse.Namespace) -> int:
         f"indexed {meta['count']:,} images of {config.data.name}/{meta['split']} "
         f"({meta['feature_dim']}-d, {meta['index_type']} index) in {directory}"
     )
+    print(describe(meta))
     return 0
 
 
 def _add_index(commands: argparse._SubParsersAction) -> None:
-    _add_gallery_command(
+    parser = _add_gallery_command(
         commands,
         "index",
         "build a faiss retrieval index over a gallery",
-        "Build a faiss index (exact, or IVF for large galleries) over the frozen features of a "
-        "dataset split or an image folder.",
+        "Build a faiss index over the frozen features of a dataset split or an image folder: "
+        "exact below retrieval.exact_below images, else HNSW (IVF with 8-bit scalars when it "
+        "would exceed retrieval.memory_gib), its search knob calibrated for "
+        "retrieval.target_recall.",
         "index directory (default: RUN/index/NAME)",
         _index,
+    )
+    parser.add_argument("--exact", action="store_true", help="the exact (flat) index, any size")
+    parser.add_argument(
+        "--append",
+        metavar="INDEX",
+        help="add the images of --folder DIR to this index (not yet in it) without rebuilding",
     )
 
 
 # ----------------------------------------------------------------------------- retrieve
 def _retrieve(args: argparse.Namespace) -> int:
     from linear_eval.encoders import load_encoder
-    from linear_eval.grid import draw_neighbours
     from linear_eval.index import check_compatible, load_index, preprocessing_of
-    from linear_eval.retrieval import gallery_images, query_features, readable_queries, retrieve
-    from simclr.errors import ConfigError
+    from linear_eval.retrieval import query_features, query_paths, read_queries, retrieve
+    from simclr.errors import ConfigError, DataError
 
     if args.top_k is not None and args.top_k < 1:
         raise ConfigError(f"-k {args.top_k} is invalid: must be >= 1")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size {args.batch_size} is invalid: must be >= 1")
+    paths = query_paths(args.images, args.list)
     gallery = load_index(args.index)
     loaded = load_encoder(args.checkpoint or gallery.meta["checkpoint"])
     preprocessing = preprocessing_of(gallery)
@@ -208,55 +233,79 @@ def _retrieve(args: argparse.Namespace) -> int:
             f"--checkpoint {loaded.source}: takes {loaded.encoder.in_channels}-channel images, "
             f"but the index {args.index} was built from {preprocessing.channels}-channel ones"
         )
-    paths, images = readable_queries(args.images, preprocessing.channels)
-    if len(paths) < len(args.images):
-        skipped = len(args.images) - len(paths)
-        print(f"skipped {skipped} of {len(args.images)} query images", file=sys.stderr)
-    queries = query_features(loaded.extractor, images, preprocessing)
-    check_compatible(gallery, loaded.extractor, queries.shape[1])
     k = args.top_k if args.top_k is not None else gallery.meta.get("top_k") or 5
     if k > gallery.meta["count"]:
         count = gallery.meta["count"]
         print(f"-k {k}: the gallery holds {count} images; all are returned", file=sys.stderr)
-    results = retrieve(gallery, queries, k)
-    grid_dir = Path(args.grid_dir or Path(args.index) / "retrievals")
-    report = []
-    for path, image, hits in zip(paths, images, results):
-        grid = None
-        if not args.no_grid:
-            neighbours = gallery_images(gallery, [hit["row"] for hit in hits])
-            titles = [f"{h['score']:.3f}\n{h['class'] or h['label']}" for h in hits]
-            target = grid_dir / f"{Path(path).stem}.png"
-            grid = str(draw_neighbours(image, neighbours, titles, target))
-        report.append({"query": str(path), "neighbours": hits, "grid": grid})
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
-    for entry in report:
-        print(f"query {entry['query']}")
-        for hit in entry["neighbours"]:
-            name = f" ({hit['class']})" if hit["class"] else ""
-            label = f"label {hit['label']}{name}"
-            print(f"  {hit['rank']:>3}  {hit['score']:.4f}  {hit['item']}  {label}")
-        if entry["grid"]:
-            print(f"  grid: {entry['grid']}")
+    answered, errors = 0, []
+    for begin in range(0, len(paths), args.batch_size):  # memory for one batch of queries
+        kept, images, failed = read_queries(
+            paths[begin : begin + args.batch_size], preprocessing.channels
+        )
+        errors += failed
+        for error in failed:
+            warnings.warn(str(error), stacklevel=2)
+        if not kept:
+            continue
+        queries = query_features(loaded.extractor, images, preprocessing)
+        check_compatible(gallery, loaded.extractor, queries.shape[1])
+        for path, image, hits in zip(kept, images, retrieve(gallery, queries, k)):
+            _answer(args, gallery, path, image, hits)
+        answered += len(kept)
+    if answered == 0:
+        if len(errors) == 1:
+            raise errors[0]
+        raise DataError(f"none of the {len(paths)} query images is readable ({errors[0]})")
+    if errors:
+        print(f"skipped {len(errors)} of {len(paths)} query images", file=sys.stderr)
     return 0
+
+
+def _answer(args: argparse.Namespace, gallery, path: str, image, hits: list[dict]) -> None:
+    """One query's neighbours: a JSON line (``--json``) or text, and its PNG grid."""
+    from linear_eval.grid import draw_neighbours
+    from linear_eval.retrieval import gallery_images
+
+    grid = None
+    if not args.no_grid:
+        neighbours = gallery_images(gallery, [hit["row"] for hit in hits])
+        titles = [f"{h['score']:.3f}\n{h['class'] or h['label']}" for h in hits]
+        target = Path(args.grid_dir or Path(args.index) / "retrievals") / f"{Path(path).stem}.png"
+        grid = str(draw_neighbours(image, neighbours, titles, target))
+    if args.json:
+        print(json.dumps({"query": str(path), "neighbours": hits, "grid": grid}), flush=True)
+        return
+    print(f"query {path}")
+    for hit in hits:
+        name = f" ({hit['class']})" if hit["class"] else ""
+        print(f"  {hit['rank']:>3}  {hit['score']:.4f}  {hit['item']}  label {hit['label']}{name}")
+    if grid:
+        print(f"  grid: {grid}")
 
 
 def _add_retrieve(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "retrieve",
         help="the nearest gallery images of query images",
-        description="Print the top-k gallery neighbours of each query image with their cosine "
-        "scores, and write a PNG of each query beside its neighbours.",
+        description="Print the top-k gallery neighbours of each query image (files, folders or "
+        "a --list file, answered in batches) with their cosine scores, and write a PNG of each "
+        "query beside its neighbours.",
     )
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="query image files")
+    parser.add_argument(
+        "images", nargs="*", metavar="IMAGE", help="query image files, or folders of them"
+    )
+    parser.add_argument("--list", metavar="FILE", help="a file of query image paths, one a line")
+    parser.add_argument(
+        "--batch-size", type=int, default=256, help="queries encoded and searched at once"
+    )
     parser.add_argument("--index", required=True, metavar="DIR", help="built by 'simclr index'")
     parser.add_argument(
         "--checkpoint", help="the query encoder (default: the one that built the index)"
     )
     parser.add_argument("-k", "--top-k", type=int, default=None, help="neighbours (default 5)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON line per query (JSON Lines), as answered"
+    )
     parser.add_argument("--grid-dir", metavar="DIR", help="PNG grids (default: INDEX/retrievals)")
     parser.add_argument("--no-grid", action="store_true", help="do not write PNG grids")
     parser.set_defaults(handler=_retrieve)

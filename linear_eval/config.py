@@ -36,7 +36,7 @@ from simclr.config.checks import check_choice
 from simclr.config.schema import PRECISIONS
 from simclr.data.registry import normalization
 
-INDEX_TYPES = ("auto", "flat", "ivf")
+INDEX_TYPES = ("auto", "flat", "ivf", "ivf_sq8", "hnsw")
 PLOT_METHODS = ("auto", "umap", "tsne", "pca")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -48,6 +48,7 @@ class FeaturesConfig:
     cache_dir: str | None = None  # null: <run dir>/features
     device: str = "auto"  # auto: cuda when available, else cpu
     devices: int = 1  # processes that share the extraction (one per GPU, or CPU processes)
+    checkpoint_rows: int = 65_536  # a killed extraction resumes from its last such checkpoint
     progress_bar: bool = True
 
     def check(self) -> None:
@@ -55,6 +56,8 @@ class FeaturesConfig:
         check_workers("features.num_workers", self.num_workers)
         require(self.device in DEVICES, "features.device", self.device, ", ".join(DEVICES))
         require(self.devices >= 1, "features.devices", self.devices, "must be >= 1")
+        rows = self.checkpoint_rows
+        require(rows >= 1, "features.checkpoint_rows", rows, "must be >= 1")
         gpus = torch.cuda.device_count()
         wants_gpu = self.device == "cuda" or (self.device == "auto" and gpus > 0)
         require(self.device != "cuda" or gpus > 0, "features.device", "cuda", "no GPU is visible")
@@ -117,20 +120,37 @@ class BaselinesConfig:
 
 @dataclass
 class RetrievalConfig:
-    index_type: str = "auto"  # auto: flat (exact) below ivf_threshold images, else ivf
-    ivf_threshold: int = 100_000
+    index_type: str = "auto"  # auto: by gallery size and memory (benchmarks/retrieval.py)
+    exact_below: int = 100_000  # auto: the exact (flat) index below this many images
+    memory_gib: float | None = None  # auto: hnsw when it fits, else ivf_sq8; null: RAM / 4
     nlist: int | None = None  # IVF cells; null: about 4 sqrt(gallery size)
-    nprobe: int = 16  # IVF cells visited per query
+    nprobe: int | None = None  # IVF cells searched; null: the fewest reaching target_recall
+    ef_search: int | None = None  # HNSW candidate list; null: the least reaching target_recall
+    hnsw_m: int = 32  # HNSW links per vector
+    target_recall: float = 0.95  # recall@10 of exact the knob is calibrated for
+    calibration_queries: int = 1000  # gallery rows held out to calibrate the knob
+    calibration_margin: int = 2  # the calibrated knob times this: outside queries are harder
     top_k: int = 5
 
     def check(self) -> None:
         kind = self.index_type
         require(kind in INDEX_TYPES, "retrieval.index_type", kind, ", ".join(INDEX_TYPES))
-        threshold = self.ivf_threshold
-        require(threshold >= 1, "retrieval.ivf_threshold", threshold, "must be >= 1")
+        threshold = self.exact_below
+        require(threshold >= 1, "retrieval.exact_below", threshold, "must be >= 1")
+        memory = self.memory_gib
+        require(memory is None or memory > 0, "retrieval.memory_gib", memory, "null or > 0")
         nlist = self.nlist
         require(nlist is None or nlist >= 1, "retrieval.nlist", nlist, "must be null or >= 1")
-        require(self.nprobe >= 1, "retrieval.nprobe", self.nprobe, "must be >= 1")
+        nprobe, ef = self.nprobe, self.ef_search
+        require(nprobe is None or nprobe >= 1, "retrieval.nprobe", nprobe, "must be null or >= 1")
+        require(ef is None or ef >= 1, "retrieval.ef_search", ef, "must be null or >= 1")
+        require(self.hnsw_m >= 2, "retrieval.hnsw_m", self.hnsw_m, "must be >= 2")
+        target = self.target_recall
+        require(0 < target <= 1, "retrieval.target_recall", target, "must be in (0, 1]")
+        queries = self.calibration_queries
+        require(queries >= 1, "retrieval.calibration_queries", queries, "must be >= 1")
+        margin = self.calibration_margin
+        require(margin >= 1, "retrieval.calibration_margin", margin, "must be >= 1")
         require(self.top_k >= 1, "retrieval.top_k", self.top_k, "must be >= 1")
 
 
@@ -166,6 +186,7 @@ class FinetuneConfig:
 
     label_fraction: float | None = None  # per class; null with labels_per_class null: 0.01
     labels_per_class: int | None = None  # exactly this many labelled images of every class
+    label_subset: str | None = None  # a label_subset.json (or its folder) to train on instead
     epochs: int | None = None  # null: the paper's 60 up to 1 % of the labels, else 30
     batch_size: int = 256  # per process; the paper's 4096 is for ImageNet on TPUs
     devices: int = 1  # processes that train together (ddp_spawn: one per GPU, or CPU processes)
@@ -185,6 +206,14 @@ class FinetuneConfig:
         fraction, per_class = self.label_fraction, self.labels_per_class
         both = fraction is not None and per_class is not None
         require(not both, "finetune.labels_per_class", per_class, "not with label_fraction")
+        drawn = fraction is not None or per_class is not None
+        allowed = "not with label_fraction or labels_per_class (the file says which labels)"
+        require(
+            self.label_subset is None or not drawn,
+            "finetune.label_subset",
+            self.label_subset,
+            allowed,
+        )
         if fraction is not None:
             require(0 < fraction <= 1, "finetune.label_fraction", fraction, "must be in (0, 1]")
         if per_class is not None:
@@ -215,7 +244,10 @@ class FinetuneConfig:
 
     @property
     def fraction(self) -> float | None:
-        """The label fraction asked for (0.01 when neither it nor labels_per_class is set)."""
+        """The label fraction asked for (0.01 when neither it, labels_per_class nor
+        label_subset is set)."""
+        if self.label_subset is not None:
+            return None
         if self.label_fraction is None and self.labels_per_class is None:
             return 0.01
         return self.label_fraction

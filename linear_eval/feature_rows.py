@@ -3,16 +3,25 @@
 A split larger than RAM can be extracted: ``features.npy`` is reserved for every image of the
 split and filled batch by batch; rows of unreadable images never come, so the file is cut to the
 rows written when it is closed. Labels and dataset indices are small and kept in memory.
+
+Every so many rows the writer records a checkpoint (``progress.json``: rows written, dataset
+position reached; the rows flushed, labels and indices saved), so an extraction that is killed
+resumes from its last checkpoint instead of from the first image.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 
+from simclr.atomic import atomic_write
+
 CHUNK_ROWS = 65_536  # rows copied at once when a file is cut or shards are merged
+PROGRESS_FILE = "progress.json"
+PARTIAL_ARRAYS = ("labels.partial.npy", "indices.partial.npy")
 
 
 class FeatureRows:
@@ -38,8 +47,49 @@ class FeatureRows:
         self.labels[rows], self.indices[rows] = labels, indices
         self.written += len(representation)
 
+    def checkpoint(self, position: int) -> None:
+        """Make the rows written so far durable and record ``position``, the first dataset
+        position not yet read, in ``progress.json`` (written last: it names only saved rows)."""
+        if self.store is None:
+            return
+        self.store.flush()
+        for name, values in zip(PARTIAL_ARRAYS, (self.labels, self.indices)):
+            temporary = self.directory / f"tmp-{name}"
+            np.save(temporary, values[: self.written])
+            os.replace(temporary, self.directory / name)
+        progress = {"rows": self.written, "position": position, "capacity": self.capacity}
+        progress["dim"] = int(self.store.shape[1])
+        atomic_write(self.directory / PROGRESS_FILE, json.dumps(progress).encode())
+
+    @classmethod
+    def resume(cls, directory: Path, capacity: int) -> tuple[FeatureRows, int] | None:
+        """The writer of an interrupted extraction in ``directory`` at its last checkpoint, and
+        the dataset position to go on from; None when there is nothing usable to resume."""
+        directory = Path(directory)
+        try:
+            progress = json.loads((directory / PROGRESS_FILE).read_text())
+            rows, position = int(progress["rows"]), int(progress["position"])
+            if progress["capacity"] != capacity or not 0 < rows <= min(position, capacity):
+                return None
+            writer = cls(directory, capacity)
+            store = np.lib.format.open_memmap(writer.path, "r+")
+            labels, indices = (np.load(directory / name) for name in PARTIAL_ARRAYS)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if (
+            store.shape != (capacity, progress["dim"])
+            or rows != len(labels)
+            or rows != len(indices)
+        ):
+            return None
+        writer.store, writer.written = store, rows
+        writer.labels[:rows], writer.indices[:rows] = labels, indices
+        return writer, position
+
     def close(self) -> int:
         """Flush, cut the file to the rows written, save labels and indices; the row count."""
+        for name in (PROGRESS_FILE, *PARTIAL_ARRAYS):
+            (self.directory / name).unlink(missing_ok=True)
         if self.store is None:
             return 0
         self.store.flush()

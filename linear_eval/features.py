@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from linear_eval.cache import (
@@ -32,8 +32,8 @@ from linear_eval.cache import (
 )
 from linear_eval.config import EvalConfig, FeaturesConfig
 from linear_eval.encoders import FeatureExtractor, frozen
-from linear_eval.feature_rows import FeatureRows
-from simclr.atomic import remove_stale_temporaries
+from linear_eval.feature_rows import PROGRESS_FILE, FeatureRows
+from simclr.atomic import process_running
 from simclr.data.images import ArrayImages, GatheredBatch, PreparedImages, collate
 from simclr.data.registry import normalization, resolved_channels
 from simclr.data.splits import load_split
@@ -136,9 +136,12 @@ def extract_features(
         "files": None if files is None else [str(p) for p in files],
     }
     partial = Path(cache_dir) / f"{key}{PARTIAL_MARK}{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    remove_stale_temporaries(cache_dir, PARTIAL_MARK)  # extractions killed earlier
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    if not (partial / PROGRESS_FILE).is_file():  # else this process resumes its own
+        shutil.rmtree(partial, ignore_errors=True)
+        if not _adopt_interrupted(Path(cache_dir), key, partial):
+            partial.mkdir(parents=True)
+    _remove_unresumable(Path(cache_dir))  # extractions killed before their first checkpoint
     try:
         _write(extractor, dataset, preprocessing, config, partial, meta)
         try:
@@ -146,11 +149,38 @@ def extract_features(
         except OSError:  # another process finished the same features first
             if not (directory / "meta.json").is_file():
                 raise
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
+    finally:  # a checkpointed extraction stays, to be resumed by the next one of its key
+        if not (partial / PROGRESS_FILE).is_file():
+            shutil.rmtree(partial, ignore_errors=True)
     features = load_cached(directory)
     features.from_cache = False
     return features
+
+
+def _adopt_interrupted(cache_dir: Path, key: str, partial: Path) -> bool:
+    """Take over the folder of an extraction of ``key`` whose process is gone and that left a
+    checkpoint (renamed to ``partial``, so no other process takes it too)."""
+    for folder in sorted(cache_dir.glob(f"{key}{PARTIAL_MARK}*")):
+        pid = folder.name.rsplit(PARTIAL_MARK, 1)[-1]
+        if not pid.isdigit() or process_running(int(pid)) or not (folder / PROGRESS_FILE).is_file():
+            continue
+        try:
+            os.rename(folder, partial)
+        except OSError:  # another process adopted it first
+            continue
+        return True
+    return False
+
+
+def _remove_unresumable(cache_dir: Path) -> None:
+    """What killed extractions left without a checkpoint (those with one wait to be resumed)."""
+    for folder in cache_dir.glob(f"*{PARTIAL_MARK}*"):
+        pid = folder.name.rsplit(PARTIAL_MARK, 1)[-1]
+        if pid.isdigit() and not process_running(int(pid)):
+            if folder.is_file():
+                folder.unlink(missing_ok=True)
+            elif not (folder / PROGRESS_FILE).is_file():
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _write(
@@ -179,8 +209,19 @@ def _write(
             extractor.model, normalize, loader, directory, config.features, device, description
         )
     else:
+        resumed = FeatureRows.resume(directory, len(dataset))
+        if resumed is not None:
+            meta["resumed_at"] = resumed[1]
+            print(f"{description}: resuming at image {resumed[1]:,} of {len(dataset):,}")
         written = _extract_here(
-            extractor.model, normalize, loader, directory, config.features, device, description
+            extractor.model,
+            normalize,
+            loader,
+            directory,
+            config.features,
+            device,
+            description,
+            resumed,
         )
     if written == 0:
         raise DataError(f"no readable image in {config.data.name}/{meta['split']}")
@@ -201,18 +242,32 @@ def _extract_here(
     config: FeaturesConfig,
     device: torch.device,
     description: str = "",
+    resumed: tuple[FeatureRows, int] | None = None,
 ) -> int:
-    """Features of every batch of ``loader`` in this process, in order; the rows written."""
+    """Features of every batch of ``loader`` in this process, in order, from the checkpoint of
+    ``resumed`` when given; a checkpoint every ``config.checkpoint_rows`` rows. The rows
+    written."""
     model, normalize = model.to(device), normalize.to(device)
-    rows = FeatureRows(directory, len(loader.dataset))
+    total = len(loader.dataset)
+    rows, start = resumed or (FeatureRows(directory, total), 0)
+    if start > 0:  # the same loader settings over the images not read yet
+        loader = DataLoader(
+            Subset(loader.dataset, range(start, total)),
+            batch_size=loader.batch_size,
+            num_workers=loader.num_workers,
+            collate_fn=loader.collate_fn,
+        )
     batches = tqdm(loader, desc=description, disable=not config.progress_bar)
+    checkpointed = rows.written
     with frozen(model):
-        for batch in batches:
-            if batch is None:
-                continue
-            images, labels, indices = batch
-            representation = model(normalize(images.to(device))).float().cpu().numpy()
-            rows.append(representation, labels.numpy(), indices.numpy())
+        for number, batch in enumerate(batches, start=1):
+            if batch is not None:
+                images, labels, indices = batch
+                representation = model(normalize(images.to(device))).float().cpu().numpy()
+                rows.append(representation, labels.numpy(), indices.numpy())
+            if rows.written - checkpointed >= config.checkpoint_rows:
+                rows.checkpoint(min(total, start + number * loader.batch_size))
+                checkpointed = rows.written
     return rows.close()
 
 

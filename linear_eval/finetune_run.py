@@ -31,7 +31,7 @@ from linear_eval.encoders import LoadedEncoder, random_encoder
 from linear_eval.evaluate import labelled_splits
 from linear_eval.features import Preprocessing, extract_features, select_device
 from linear_eval.finetune import Classifier, fit, test_accuracy
-from linear_eval.label_subset import class_balanced_subset, write_subset
+from linear_eval.label_subset import class_balanced_subset, load_subset, write_subset
 from linear_eval.labelled import class_count
 from linear_eval.linear import linear_probe
 from simclr.config import SimCLRConfig, save_config
@@ -68,6 +68,9 @@ def run_name(config: EvalConfig) -> str:
         return settings.name
     if settings.labels_per_class is not None:
         return f"labels-{settings.labels_per_class}-per-class-seed{config.seed}"
+    if settings.label_subset is not None:
+        digest = hashlib.sha256(str(Path(settings.label_subset).resolve()).encode()).hexdigest()
+        return f"labels-from-{digest[:8]}-seed{config.seed}"
     return f"labels-{settings.fraction:g}-seed{config.seed}"
 
 
@@ -96,13 +99,24 @@ def finetune(loaded: LoadedEncoder, config: EvalConfig, out_dir: str | Path | No
     test = load_split(config.data, test_split, config.data.val_subset, seed=config.seed)
     train_labels = _labels(train)
     # every bad request (too many labels per class, ...) fails here, before any training
-    indices = class_balanced_subset(
-        train_labels, settings.fraction, settings.labels_per_class, config.seed
-    )
+    labelled_total = int((train_labels >= 0).sum())
+    about = {"label_fraction": settings.fraction, "labels_per_class": settings.labels_per_class}
+    if settings.label_subset is not None:
+        indices, record = load_subset(
+            settings.label_subset, train_labels, config.data.name, train_split, config.data.subset
+        )
+        about = {
+            "label_fraction": record.get("label_fraction") or len(indices) / labelled_total,
+            "labels_per_class": record.get("labels_per_class"),
+            "copied_from": str(settings.label_subset),
+        }
+    else:
+        indices = class_balanced_subset(
+            train_labels, settings.fraction, settings.labels_per_class, config.seed
+        )
     run_dir = Path(out_dir or loaded.run_dir / "finetune" / run_name(config))
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
-    labelled_total = int((train_labels >= 0).sum())
     epochs = resolved_epochs(config, len(indices), labelled_total)
     subset_file = write_subset(
         run_dir,
@@ -111,9 +125,8 @@ def finetune(loaded: LoadedEncoder, config: EvalConfig, out_dir: str | Path | No
         dataset=config.data.name,
         split=train_split,
         subset=config.data.subset,
-        label_fraction=settings.fraction,
-        labels_per_class=settings.labels_per_class,
         seed=config.seed,
+        **about,
     )
     num_classes = class_count(train_labels, _labels(test))
     labelled_train = _rows(train, indices)
@@ -147,8 +160,7 @@ def finetune(loaded: LoadedEncoder, config: EvalConfig, out_dir: str | Path | No
             "count": int(len(indices)),
             "of": labelled_total,
             "classes": num_classes,
-            "label_fraction": settings.fraction,
-            "labels_per_class": settings.labels_per_class,
+            **about,
             "seed": config.seed,
             "file": str(subset_file),
         },
@@ -283,10 +295,9 @@ def finetune_sweep(
     from linear_eval.label_efficiency import PLOT_FILE, plot_label_efficiency
     from simclr.errors import ConfigError
 
-    if config.finetune.labels_per_class is not None:
-        raise ConfigError(
-            "finetune.labels_per_class is set: --sweep runs finetune.sweep_fractions instead"
-        )
+    for key in ("labels_per_class", "label_subset"):
+        if getattr(config.finetune, key) is not None:
+            raise ConfigError(f"finetune.{key} is set: --sweep runs finetune.sweep_fractions")
     sweep_dir = Path(out_dir or loaded.run_dir / "finetune" / f"sweep-seed{config.seed}")
     reports = []
     epochs = config.finetune.sweep_epochs or [config.finetune.epochs] * len(

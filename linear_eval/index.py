@@ -11,6 +11,7 @@ query made with a different encoder or dimension is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -25,12 +26,12 @@ from linear_eval.cache import Features
 from linear_eval.config import EvalConfig, RetrievalConfig
 from linear_eval.encoders import FeatureExtractor
 from linear_eval.features import Preprocessing
-from linear_eval.knn import ADD_CHUNK, exact_index, normalized
+from linear_eval.knn import ADD_CHUNK, normalized
 from simclr.atomic import atomic_write, remove_stale_temporaries, sha256_of, temporary_name
 from simclr.errors import ConfigError
 
 INDEX_FILE, META_FILE = "index.faiss", "index.json"
-IVF_TRAINING_POINTS_PER_CELL = 256  # faiss k-means samples at most this many points per centroid
+IVF_TRAINING_POINTS_PER_CELL = 64  # k-means sample per cell (faiss warns below 39; its cap is 256)
 
 
 class IndexMismatchError(ConfigError):
@@ -50,27 +51,142 @@ class GalleryIndex:
         return paths[row] if paths is not None else self.meta["indices"][row]
 
 
-def index_type_for(size: int, config: RetrievalConfig) -> str:
-    """``flat`` (exact) or ``ivf``: from the config, or by gallery size when ``auto``."""
+FACTORIES = {
+    "flat": "Flat",
+    "ivf": "IVF{nlist},Flat",
+    "ivf_sq8": "IVF{nlist},SQ8",
+    "hnsw": "HNSW{m}",
+}
+NPROBES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+EF_SEARCH = (16, 32, 64, 128, 256, 512, 1024)
+
+
+def index_type_for(size: int, config: RetrievalConfig, dim: int = 512) -> str:
+    """The configured index type, or for ``auto`` what benchmarks/retrieval.py measured best
+    (README, Performance): exact below ``exact_below`` rows; above, HNSW (the highest recall
+    at a given speed, at 1,000,000 rows 66x the exact index's batch speed at recall@10 0.957)
+    when its vectors and links fit in ``memory_gib`` (null: a quarter of this machine's
+    memory), else IVF with 8-bit scalars (a quarter of the float32 vectors' memory)."""
     if config.index_type != "auto":
         return config.index_type
-    return "ivf" if size >= config.ivf_threshold else "flat"
+    if size < config.exact_below:
+        return "flat"
+    budget = config.memory_gib if config.memory_gib is not None else physical_gib() / 4
+    return (
+        "hnsw" if size * hnsw_bytes_per_vector(dim, config.hnsw_m) <= budget * 2**30 else "ivf_sq8"
+    )
+
+
+def hnsw_bytes_per_vector(dim: int, links: int) -> int:
+    """The float32 vector, the 2 x links neighbour ids of the bottom layer, and about two more
+    for the upper layers (HNSW32 over 1,000,000 x 512: 2.15 GiB; 2,213 MiB measured)."""
+    return 4 * dim + 4 * (2 * links + 2)
+
+
+def physical_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
+def nlist_for(size: int, nlist: int | None) -> int:
+    """IVF cells: ``nlist``, or about 4 sqrt(N) (faiss's guideline: 4 to 16 sqrt(N))."""
+    return max(1, min(size, nlist or round(4 * math.sqrt(size))))
+
+
+def make_index(kind: str, gallery: np.ndarray, config: RetrievalConfig, seed: int = 0):
+    """A trained, filled inner-product index of ``kind`` over the L2-normalised ``gallery``
+    rows (read in chunks, so a memory-mapped gallery is never copied whole)."""
+    size, dim = gallery.shape
+    nlist = nlist_for(size, config.nlist)
+    factory = FACTORIES[kind].format(nlist=nlist, m=config.hnsw_m)
+    index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    if not index.is_trained:  # IVF: k-means on a seeded sample of the gallery
+        sample = min(size, nlist * IVF_TRAINING_POINTS_PER_CELL)
+        rows = np.sort(np.random.default_rng(seed).choice(size, sample, replace=False))
+        faiss.extract_index_ivf(index).cp.seed = seed
+        index.train(normalized(np.asarray(gallery[rows])))
+    for begin in range(0, size, ADD_CHUNK):
+        index.add(normalized(gallery[begin : begin + ADD_CHUNK]))
+    return index
 
 
 def ivf_index(gallery: np.ndarray, nlist: int | None, nprobe: int, seed: int = 0) -> faiss.Index:
-    """An IVF inner-product index with ``nlist`` k-means cells (default about 4 sqrt(N))."""
-    size, dim = gallery.shape
-    nlist = min(size, nlist or max(1, round(4 * math.sqrt(size))))
-    quantizer = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-    sample = min(size, nlist * IVF_TRAINING_POINTS_PER_CELL)
-    rows = np.sort(np.random.default_rng(seed).choice(size, sample, replace=False))
-    index.cp.seed = seed
-    index.train(normalized(np.asarray(gallery)[rows]))
-    for begin in range(0, size, ADD_CHUNK):
-        index.add(normalized(gallery[begin : begin + ADD_CHUNK]))
-    index.nprobe = min(nprobe, nlist)
+    """An IVF index with whole vectors, ``nlist`` cells (default about 4 sqrt(N)) and
+    ``nprobe`` of them searched per query."""
+    index = make_index("ivf", gallery, RetrievalConfig(nlist=nlist), seed)
+    set_knob(index, "ivf", nprobe)
     return index
+
+
+def set_knob(index: faiss.Index, kind: str, value: int) -> int:
+    """Set IVF's nprobe (at most nlist) or HNSW's efSearch; the value set."""
+    if kind.startswith("ivf"):
+        ivf = faiss.extract_index_ivf(index)
+        ivf.nprobe = min(value, ivf.nlist)
+        return int(ivf.nprobe)
+    if kind == "hnsw":
+        index.hnsw.efSearch = value
+    return value
+
+
+def exact_neighbours(gallery: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """The k nearest gallery rows of each (normalised) query by brute force, the gallery read
+    in chunks (faiss's ResultHeap merges the chunks' top k)."""
+    heap = faiss.ResultHeap(len(queries), k, keep_max=True)
+    for begin in range(0, len(gallery), ADD_CHUNK):
+        block = normalized(gallery[begin : begin + ADD_CHUNK])
+        similarities = queries @ block.T
+        top = min(k, len(block))
+        rows = np.argpartition(-similarities, top - 1, axis=1)[:, :top]
+        scores = np.take_along_axis(similarities, rows, axis=1)
+        heap.add_result(np.ascontiguousarray(scores), np.ascontiguousarray(rows + begin))
+    heap.finalize()
+    return heap.I
+
+
+def recall_at(found: np.ndarray, exact: np.ndarray, k: int = 10) -> float:
+    """The share of each query's exact k nearest that ``found`` holds among its first k."""
+    hits = [len(np.intersect1d(f[:k], e[:k])) for f, e in zip(found, exact)]
+    return float(np.sum(hits) / (len(exact) * min(k, exact.shape[1])))
+
+
+def _without(rows: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
+    """Each row's first k entries other than its own index (a held-out query finds itself)."""
+    return np.stack([r[r != o][:k] for r, o in zip(rows, own)])
+
+
+def calibrate(
+    index: faiss.Index,
+    kind: str,
+    gallery: np.ndarray,
+    config: RetrievalConfig,
+    seed: int = 0,
+    knobs: list[int] | None = None,
+) -> tuple[int | None, float, int]:
+    """The smallest nprobe (IVF) or efSearch (HNSW) of ``knobs`` (default: doubling from 1 or
+    16) whose recall@10 against the exact index reaches ``target_recall`` on
+    ``calibration_queries`` gallery rows used as queries, each leaving itself out; (knob, its
+    recall@10, queries). An index that reaches it nowhere gets its largest knob."""
+    size = index.ntotal
+    count = min(config.calibration_queries, size)
+    own = np.sort(np.random.default_rng(seed + 1).choice(size, count, replace=False))
+    queries = normalized(np.asarray(gallery[own]))
+    k = min(10, size - 1)
+    if k < 1:
+        return None, 1.0, count
+    exact = _without(exact_neighbours(gallery, queries, k + 1), own, k)
+    if knobs is None and kind == "hnsw":
+        knobs = list(EF_SEARCH)
+    elif knobs is None:
+        nlist = faiss.extract_index_ivf(index).nlist
+        knobs = [n for n in NPROBES if n < nlist] + [nlist]
+    knob, achieved = None, 0.0
+    for value in knobs:
+        knob = set_knob(index, kind, value)
+        _, found = index.search(queries, k + 1)
+        achieved = recall_at(_without(found, own, k), exact, k)
+        if achieved >= config.target_recall:
+            break
+    return knob, achieved, count
 
 
 def build_index(
@@ -78,19 +194,36 @@ def build_index(
     extractor: FeatureExtractor,
     config: EvalConfig,
     checkpoint: str | Path,
+    exact: bool = False,
 ) -> GalleryIndex:
-    """The index over ``features`` with the metadata needed to check and explain a query."""
-    kind = index_type_for(len(features), config.retrieval)
-    if kind == "flat":
-        index = exact_index(features.representation)
-    else:
-        index = ivf_index(
-            features.representation, config.retrieval.nlist, config.retrieval.nprobe, config.seed
-        )
+    """The index over ``features`` with the metadata needed to check and explain a query: its
+    type (``exact`` forces the flat index), and for an approximate one its knob, calibrated
+    for ``retrieval.target_recall`` unless set, with the recall@10 measured for it."""
+    settings = config.retrieval
+    gallery = features.representation
+    kind = "flat" if exact else index_type_for(len(features), settings, gallery.shape[1])
+    index = make_index(kind, gallery, settings, config.seed)
+    knob = settings.ef_search if kind == "hnsw" else settings.nprobe
+    calibration = None
+    if kind != "flat":
+        if knob is None:  # the fewest reaching the target on gallery rows, times the margin
+            reaching, recall, count = calibrate(index, kind, gallery, settings, config.seed)
+            knob = set_knob(index, kind, reaching * settings.calibration_margin)
+        else:  # set by hand: its recall measured the same way
+            measure = dataclasses.replace(settings, target_recall=0.0)
+            knob, recall, count = calibrate(index, kind, gallery, measure, config.seed, [knob])
+            reaching = None
+        calibration = {
+            "recall_at_10": round(recall, 4),  # of the gallery rows held out, at ``reaching``
+            "reaching": reaching,
+            "margin": settings.calibration_margin if reaching is not None else None,
+            "target": settings.target_recall,
+            "queries": count,
+        }
     meta = {
         "encoder_fingerprint": extractor.fingerprint,
         "encoder": extractor.description,
-        "feature_dim": int(features.representation.shape[1]),
+        "feature_dim": int(gallery.shape[1]),
         "checkpoint": str(Path(checkpoint).resolve()),
         "data": OmegaConf.to_container(OmegaConf.structured(config.data)),
         "split": features.meta["split"],
@@ -98,8 +231,13 @@ def build_index(
         "seed": config.seed,
         "preprocessing": features.meta["preprocessing"],
         "index_type": kind,
-        "nlist": int(getattr(index, "nlist", 0)),
-        "nprobe": int(getattr(index, "nprobe", 0)),
+        "factory": FACTORIES[kind].format(
+            nlist=nlist_for(len(features), settings.nlist), m=settings.hnsw_m
+        ),
+        "nlist": int(faiss.extract_index_ivf(index).nlist) if kind.startswith("ivf") else 0,
+        "nprobe": int(knob) if kind.startswith("ivf") else 0,
+        "ef_search": int(knob) if kind == "hnsw" else 0,
+        "calibration": calibration,
         "count": len(features),
         "classes": features.classes,
         "labels": features.labels.tolist(),
@@ -107,6 +245,79 @@ def build_index(
         "indices": None if features.paths is not None else features.indices.tolist(),
     }
     return GalleryIndex(index, meta)
+
+
+def append_to_index(gallery: GalleryIndex, features: Features, extractor: FeatureExtractor) -> int:
+    """Add the rows of ``features`` (an image folder's) whose files the index does not hold yet,
+    without rebuilding: IVF cells keep their centroids, HNSW links the new vectors in. Refused
+    in one line when the features come from another encoder or preprocessing, or the index is
+    of a dataset split. Class names map onto the index's; new ones are added. Returns the count
+    added."""
+    meta = gallery.meta
+    check_compatible(gallery, extractor, int(features.representation.shape[1]))
+    if meta.get("paths") is None or features.paths is None:
+        raise ConfigError(
+            "--append: only image folders join an index of image folders (this index holds "
+            f"rows of {meta['data']['name']}/{meta['split']}): build a new index instead"
+        )
+    if features.meta["preprocessing"] != meta["preprocessing"]:
+        raise IndexMismatchError(
+            f"--append: the new images are preprocessed as {features.meta['preprocessing']}, "
+            f"the index's as {meta['preprocessing']}: use the same data.* settings"
+        )
+    held = set(meta["paths"])
+    rows = [row for row, path in enumerate(features.paths) if path not in held]
+    if not rows:
+        return 0
+    classes = list(meta.get("classes") or [])
+    position = {name: i for i, name in enumerate(classes)}
+    for name in features.classes:
+        position.setdefault(name, len(classes))
+        if len(classes) < len(position):
+            classes.append(name)
+    labels = [
+        position[features.classes[label]] if label >= 0 else -1
+        for label in features.labels[rows].tolist()
+    ]
+    representation = features.representation
+    for begin in range(0, len(rows), ADD_CHUNK):
+        gallery.index.add(normalized(representation[rows[begin : begin + ADD_CHUNK]]))
+    paths = features.paths
+    meta.update(
+        count=int(gallery.index.ntotal),
+        classes=classes,
+        labels=meta["labels"] + labels,
+        paths=meta["paths"] + [paths[row] for row in rows],
+        appended=int(meta.get("appended", 0)) + len(rows),
+    )
+    return len(rows)
+
+
+def describe(meta: dict) -> str:
+    """One line on what an index is and the recall to expect: for ``simclr index``."""
+    kind, count = meta["index_type"], meta["count"]
+    if kind == "flat":
+        return f"exact index (flat, {count:,} vectors): every query scans the whole gallery"
+    names = {"ivf": "IVF-Flat", "ivf_sq8": "IVF-SQ8", "hnsw": "HNSW"}
+    if kind == "hnsw":
+        knob, name = meta["ef_search"], "efSearch"
+        where = f"{count:,} vectors"
+    else:
+        knob, name = meta["nprobe"], "nprobe"
+        where = f"{count:,} vectors in {meta['nlist']:,} cells"
+    line = f"{names[kind]} index ({where}), {name} {knob}"
+    calibration = meta.get("calibration") or {}
+    held_out = f"{calibration.get('queries', 0):,} gallery images held out"
+    if calibration.get("reaching") is not None:
+        line += (
+            f": {name} {calibration['reaching']} reached recall@10 "
+            f"{calibration['recall_at_10']:.3f} of exact on {held_out} (target "
+            f"{calibration['target']:g}), x{calibration['margin']} for queries from outside "
+            "the gallery"
+        )
+    elif calibration:
+        line += f": recall@10 {calibration['recall_at_10']:.3f} of exact on {held_out}"
+    return line + "; --exact for the exact index"
 
 
 def save_index(gallery: GalleryIndex, directory: str | Path) -> Path:
@@ -151,8 +362,10 @@ def load_index(directory: str | Path) -> GalleryIndex:
     if index.ntotal != count:
         raise damaged(f"{INDEX_FILE} holds {index.ntotal} vectors, {META_FILE} says {count}")
     gallery = GalleryIndex(index, meta)
-    if kind == "ivf":
-        faiss.extract_index_ivf(gallery.index).nprobe = nprobe
+    if kind.startswith("ivf"):
+        set_knob(gallery.index, kind, nprobe)
+    elif kind == "hnsw":
+        set_knob(gallery.index, kind, meta["ef_search"])
     return gallery
 
 

@@ -28,9 +28,34 @@ def read_query(path: str | Path, channels: int) -> torch.Tensor:
         raise DataError(f"cannot read query image {str(path)!r}: {error}") from None
 
 
-def readable_queries(paths: list[str], channels: int) -> tuple[list[str], list[torch.Tensor]]:
-    """The query images that decode, with their paths; each that does not is warned about by
-    name (the caller can count them). When none does, the DataError says why in one line."""
+def query_paths(arguments: list[str], list_file: str | None = None) -> list[str]:
+    """The query images in order: each argument a file, or a folder standing for every image
+    below it (sorted), then the lines of ``list_file`` (one path per line; blank lines and
+    lines starting with # skipped). A file that cannot be read is skipped later, counted."""
+    from simclr.data.images import is_image_file
+
+    paths: list[str] = []
+    for argument in arguments:
+        if Path(argument).is_dir():
+            found = sorted(str(p) for p in Path(argument).rglob("*") if is_image_file(p))
+            if not found:
+                raise DataError(f"query folder {argument!r} holds no image files")
+            paths += found
+        else:
+            paths.append(argument)
+    if list_file is not None:
+        try:
+            lines = Path(list_file).read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise DataError(f"--list {list_file!r} cannot be read: {error}") from None
+        paths += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    if not paths:
+        raise DataError("no query images: give image files, folders or --list FILE")
+    return paths
+
+
+def read_queries(paths: list[str], channels: int) -> tuple[list[str], list, list[DataError]]:
+    """The query images of ``paths`` that decode, their paths, and the errors of the others."""
     kept, images, errors = [], [], []
     for path in paths:
         try:
@@ -38,6 +63,13 @@ def readable_queries(paths: list[str], channels: int) -> tuple[list[str], list[t
             kept.append(path)
         except DataError as error:
             errors.append(error)
+    return kept, images, errors
+
+
+def readable_queries(paths: list[str], channels: int) -> tuple[list[str], list[torch.Tensor]]:
+    """The query images that decode, with their paths; each that does not is warned about by
+    name (the caller can count them). When none does, the DataError says why in one line."""
+    kept, images, errors = read_queries(paths, channels)
     if not kept:
         if len(errors) == 1:
             raise errors[0]

@@ -33,7 +33,7 @@ def remove_stale_temporaries(directory: str | Path, mark: str = TEMPORARY_MARK) 
     removed = []
     for path in Path(directory).glob(f"*{mark}*"):
         pid = path.name.rsplit(mark, 1)[-1]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not process_running(int(pid)):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
@@ -42,7 +42,7 @@ def remove_stale_temporaries(directory: str | Path, mark: str = TEMPORARY_MARK) 
     return removed
 
 
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

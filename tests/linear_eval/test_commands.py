@@ -41,7 +41,7 @@ def test_index_then_retrieve_finds_the_query_itself(
     query = save_png(synthetic.images("train").images[7], tmp_path / "query.png")
     capsys.readouterr()
     assert main(["retrieve", str(query), "--index", str(index_dir), "-k", "3", "--json"]) == 0
-    (result,) = json.loads(capsys.readouterr().out)
+    (result,) = map(json.loads, capsys.readouterr().out.splitlines())
     first = result["neighbours"][0]
     assert first["item"] == 7 and first["score"] == pytest.approx(1.0, abs=1e-4)
     assert Path(result["grid"]).read_bytes()[:4] == b"\x89PNG"
@@ -105,7 +105,7 @@ def test_eval_index_retrieve_and_embed_an_imagenet_layout_folder(
     assert "indexed 100 images of folder/val" in capsys.readouterr().out
     query = next((folder.path / "val" / folder.classes[3]).iterdir())
     assert main(["retrieve", str(query), "--index", str(index_dir), "--json", "-k", "1"]) == 0
-    [answer] = json.loads(capsys.readouterr().out)
+    [answer] = map(json.loads, capsys.readouterr().out.splitlines())
     assert answer["neighbours"][0]["item"] == str(query)  # the query itself
     assert answer["neighbours"][0]["class"] == folder.classes[3]
 
@@ -115,6 +115,24 @@ def test_eval_index_retrieve_and_embed_an_imagenet_layout_folder(
     assert len(paths) == 200 and all(f"{folder.path}/train/" in p for p in paths)
     labels = np.load(embed_dir / "labels.npy")
     assert [folder.classes[label] for label in labels] == [Path(p).parent.name for p in paths]
+
+
+def test_finetune_an_imagenet_layout_folder_with_an_encoder_pretrained_elsewhere(
+    run_dir: Path, tmp_path: Path, synthetic, fashion_mnist_folder, capsys
+) -> None:
+    """Transfer, fine-tuned: the synthetic run's f on Fashion-MNIST images in class folders,
+    trained on train/, measured on val/, its labels from the folder names."""
+    folder = fashion_mnist_folder
+    data = ["data.name=folder", f"data.path={folder.path}", "data.image_size=28"]
+    settings = ["finetune.labels_per_class=2", "finetune.epochs=1", "finetune.batch_size=8"]
+    arguments = ["--checkpoint", str(run_dir), *synthetic.eval_overrides, *data, *settings]
+    out = tmp_path / "finetuned"
+    assert main(["finetune", *arguments, "finetune.progress_bar=false", "--out", str(out)]) == 0
+    report = json.loads((out / "finetune.json").read_text())
+    assert (report["train_split"], report["test_split"]) == ("train", "val")
+    assert report["test_images"] == 100 and report["labels"]["classes"] == len(folder.classes)
+    assert report["labels"]["count"] == 2 * len(folder.classes)
+    assert set(report["results"]) == {"fine-tuned", "from scratch", "linear probe"}
 
 
 def test_plot_refuses_an_unknown_method_in_one_line(run_dir: Path, tmp_path: Path, capsys):
@@ -180,8 +198,46 @@ def test_an_unreadable_query_is_skipped_and_counted(
         code = main(["retrieve", str(broken), str(good), "--index", str(index_dir), "--json"])
     assert code == 0
     captured = capsys.readouterr()
-    assert [entry["query"] for entry in json.loads(captured.out)] == [str(good)]
+    assert [json.loads(line)["query"] for line in captured.out.splitlines()] == [str(good)]
     assert "skipped 1 of 2 query images" in captured.err
+
+
+def test_retrieve_answers_a_folder_and_a_list_file_in_batches_one_json_line_each(
+    run_dir: Path, tmp_path: Path, synthetic, save_png, index_of_train_split: Path, capsys
+) -> None:
+    images = synthetic.images("train").images
+    folder = tmp_path / "queries"
+    (folder / "sub").mkdir(parents=True)
+    in_folder = [save_png(images[i], folder / "sub" / f"q{i}.png") for i in (3, 1, 2)]
+    listed = [save_png(images[i], tmp_path / f"listed{i}.png") for i in (5, 6)]
+    (tmp_path / "queries.txt").write_text(f"# queries\n{listed[0]}\n\n{listed[1]}\n")
+    arguments = [str(folder), "--list", str(tmp_path / "queries.txt"), "--batch-size", "2"]
+    capsys.readouterr()
+    code = main(["retrieve", *arguments, "--index", str(index_of_train_split), "--json", "-k", "2"])
+    assert code == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    expected = [*sorted(map(str, in_folder)), *map(str, listed)]  # folder sorted, then the list
+    assert [answer["query"] for answer in answers] == expected
+    items = [answer["neighbours"][0]["item"] for answer in answers]
+    assert items == [1, 2, 3, 5, 6]  # each query (a gallery image) finds itself
+
+
+@pytest.mark.parametrize(
+    ("queries", "message"),
+    [
+        (lambda t: [str(t)], "holds no image files"),
+        (lambda t: ["--list", str(t / "missing.txt")], "--list"),
+        (lambda t: [], "no query images"),
+    ],
+)
+def test_retrieve_refuses_queries_it_cannot_find_in_one_line(
+    tmp_path: Path, index_of_train_split: Path, queries, message: str, capsys
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["retrieve", *queries(empty), "--index", str(index_of_train_split)]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and message in errors[0]
 
 
 def test_finetune_prints_the_three_methods_and_writes_json(
@@ -209,6 +265,8 @@ def test_finetune_prints_the_three_methods_and_writes_json(
         (["finetune.label_fraction=0.5", "finetune.labels_per_class=2"], "labels_per_class"),
         (["finetune.sweep_epochs=[3]"], "finetune.sweep_epochs"),  # 3 sweep fractions
         (["finetune.devices=0"], "finetune.devices"),
+        (["finetune.label_subset=x.json", "finetune.labels_per_class=2"], "label_subset"),
+        (["finetune.label_subset=missing.json"], "no such file"),
     ],
 )
 def test_finetune_refuses_bad_labels_in_one_line_before_any_work(
@@ -231,3 +289,62 @@ def test_finetune_under_an_external_launcher_says_to_use_its_own_processes(
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 1 and "finetune.devices=N" in errors[0]
     assert not (run_dir / "finetune").exists()
+
+
+def test_appending_a_folder_to_an_index_equals_building_it_from_both(
+    run_dir: Path, tmp_path: Path, synthetic, fashion_mnist_folder, capsys
+) -> None:
+    from linear_eval.index import load_index
+    from linear_eval.knn import exact_index, search
+
+    folder = fashion_mnist_folder.path
+    common = ["--checkpoint", str(run_dir), *synthetic.eval_overrides, "data.image_size=28"]
+    index_dir = tmp_path / "index"
+    assert main(["index", *common, "--folder", str(folder / "train"), "--out", str(index_dir)]) == 0
+    for _ in range(2):  # the second time, every image is already there
+        assert (
+            main(["index", *common, "--folder", str(folder / "val"), "--append", str(index_dir)])
+            == 0
+        )
+    out = capsys.readouterr().out
+    assert "added 100 of 100 images" in out and "added 0 of 100 images" in out
+    appended = load_index(index_dir)  # its sha256 and count checked on loading
+    # from scratch: the features of both folders (simclr embed), one exact index over them
+    parts = []
+    for name in ("train", "val"):
+        embed_dir = tmp_path / f"embed-{name}"
+        assert (
+            main(["embed", *common, "--folder", str(folder / name), "--out", str(embed_dir)]) == 0
+        )
+        paths = (embed_dir / "paths.txt").read_text().splitlines()
+        parts.append(
+            (np.load(embed_dir / "embeddings.npy"), paths, np.load(embed_dir / "labels.npy"))
+        )
+    both = np.concatenate([part[0] for part in parts])
+    assert appended.meta["paths"] == parts[0][1] + parts[1][1]
+    classes = appended.meta["classes"]
+    names = [Path(p).parent.name for p in appended.meta["paths"]]
+    assert [classes[label] for label in appended.meta["labels"]] == names
+    queries = both[::37]
+    found = search(appended.index, queries, 10)
+    exact = search(exact_index(both), queries, 10)
+    assert np.array_equal(found[1], exact[1])
+    np.testing.assert_allclose(found[0], exact[0], atol=1e-5)
+
+
+def test_append_refuses_another_encoder_and_a_dataset_split_index(
+    run_dir: Path, tmp_path: Path, synthetic, fashion_mnist_folder, index_of_train_split, capsys
+) -> None:
+    folder = fashion_mnist_folder.path / "val"
+    common = [*synthetic.eval_overrides, "data.image_size=28", "--folder", str(folder)]
+    split_index = ["index", "--checkpoint", str(run_dir), *common, "--append"]
+    assert main([*split_index, str(index_of_train_split)]) == 2
+    assert "only image folders join" in capsys.readouterr().err
+    index_dir = tmp_path / "index"
+    assert main(["index", "--checkpoint", str(run_dir), *common, "--out", str(index_dir)]) == 0
+    before = (index_dir / "index.faiss").read_bytes()
+    other = synthetic.make_run("seed5", seed=5)
+    assert main(["index", "--checkpoint", str(other), *common, "--append", str(index_dir)]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and "encoder" in errors[0]
+    assert (index_dir / "index.faiss").read_bytes() == before  # left as it was

@@ -44,7 +44,7 @@ def test_the_run_gives_data_and_normalisation_without_its_pretraining_subsets(sy
         ("knn.temperature=0", "knn.temperature"),
         ("linear.held_out_fraction=1.0", "linear.held_out_fraction"),
         ("linear.weight_decays=[-1.0]", "linear.weight_decays"),
-        ("retrieval.index_type=hnsw", "retrieval.index_type"),
+        ("retrieval.index_type=lsh", "retrieval.index_type"),
         ("plot.method=mds", "plot.method"),
         ("knn.nope=1", "knn.nope"),
         ("data.subset=-2", "data.subset"),

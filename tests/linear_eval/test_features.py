@@ -3,6 +3,7 @@ not at all, with unreadable images skipped and counted."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,40 @@ def test_an_interrupted_extraction_leaves_no_cache(run_dir: Path, synthetic) -> 
     del loaded.encoder.forward
     features = extract_features(loaded.extractor, config, "test", None, run_dir / "cache")
     assert not features.from_cache and len(features) == synthetic.counts["test"]
+
+
+@pytest.mark.parametrize("by", ["this process", "a process that was killed"])
+def test_an_interrupted_extraction_resumes_from_its_last_checkpoint(
+    run_dir: Path, synthetic, tmp_path: Path, by: str
+) -> None:
+    loaded = load_encoder(run_dir)
+    settings = ["features.batch_size=4", "features.checkpoint_rows=8"]
+    config = synthetic.eval_config(loaded.pretrain_config, *settings)
+    whole = extract_features(loaded.extractor, config, "test", None, tmp_path / "whole")
+    calls = []
+
+    def counted_forward(images: torch.Tensor) -> torch.Tensor:
+        calls.append(len(images))
+        if len(calls) == 6:  # after 5 batches: 20 rows, checkpoints at 8 and 16
+            raise KeyboardInterrupt
+        return loaded.encoder.backbone(images)
+
+    loaded.encoder.forward = counted_forward
+    cache = run_dir / "cache"
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(loaded.extractor, config, "test", None, cache)
+    [partial] = cache.iterdir()
+    assert json.loads((partial / "progress.json").read_text())["rows"] == 16
+    if by == "a process that was killed":  # no process has this id
+        partial.rename(partial.with_name(partial.name.rsplit("-", 1)[0] + "-999999999"))
+    calls.clear()
+    features = extract_features(loaded.extractor, config, "test", None, cache)
+    total = synthetic.counts["test"]
+    assert features.meta["resumed_at"] == 16 and sum(calls) == total - 16  # only the rest read
+    assert [p.name for p in cache.iterdir()] == [features.directory.name]  # no partial left
+    np.testing.assert_array_equal(features.representation, whole.representation)
+    np.testing.assert_array_equal(features.indices, whole.indices)
+    np.testing.assert_array_equal(features.labels, whole.labels)
 
 
 def test_extraction_leaves_the_encoder_bit_identical(

@@ -100,7 +100,57 @@ def test_the_sweep_writes_every_fraction_and_the_plot(run_dir: Path, synthetic) 
     )
     reports, sweep_dir = finetune_sweep(loaded, config)
     assert [r["labels"]["count"] for r in reports] == [8, 16]
+    assert [r["epochs"] for r in reports] == [1, 1]  # finetune.epochs=1 for every fraction
     summary = json.loads((sweep_dir / "sweep.json").read_text())
     assert [run["labels"]["label_fraction"] for run in summary["runs"]] == [0.125, 0.25]
     assert set(summary["runs"][0]["results"]) == {FINE_TUNED, LINEAR_PROBE}
     assert (sweep_dir / "label_efficiency.png").stat().st_size > 0
+
+
+def test_the_sweep_trains_each_fraction_for_its_own_epochs(run_dir: Path, synthetic) -> None:
+    overrides = ["finetune.sweep_fractions=[0.125,0.25]", "finetune.sweep_epochs=[2,1]"]
+    loaded, config = _run(run_dir, synthetic, *overrides, "finetune.baselines=[]")
+    reports, _ = finetune_sweep(loaded, config)
+    assert [r["epochs"] for r in reports] == [2, 1]
+    assert [r["results"][FINE_TUNED]["steps"] for r in reports] == [2 * 1, 1 * 2]  # 8, 16 rows
+
+
+def test_a_written_label_subset_trains_another_run_on_the_same_labels(
+    run_dir: Path, synthetic, tmp_path: Path
+) -> None:
+    loaded, config = _run(
+        run_dir, synthetic, "finetune.labels_per_class=2", "finetune.baselines=[]"
+    )
+    first = finetune(loaded, config, tmp_path / "first")
+    other = synthetic.make_run("seed5", seed=5)  # another encoder, and another seed
+    loaded, config = _run(other, synthetic, f"finetune.label_subset={tmp_path / 'first'}", "seed=3")
+    second = finetune(loaded, config, tmp_path / "second")
+    chosen = read_subset(tmp_path / "first")
+    assert np.array_equal(read_subset(second["labels"]["file"]), chosen)
+    digests = {
+        r["indices_sha256"] for r in (*first["results"].values(), *second["results"].values())
+    }
+    assert digests == {indices_digest(chosen)}
+    assert second["labels"]["copied_from"] == str(tmp_path / "first")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"dataset": "cifar10"}, "drawn from dataset 'cifar10'"),
+        ({"split": "test"}, "drawn from split 'test'"),
+        ({"indices": [0, 10_000]}, "outside 0..63"),
+        ({"indices": [1, 1]}, "repeats an index"),
+        ({"indices": "none"}, "is not a label_subset.json"),
+    ],
+)
+def test_a_label_subset_that_does_not_fit_the_split_is_one_line(
+    run_dir: Path, synthetic, tmp_path: Path, change: dict, message: str
+) -> None:
+    path = tmp_path / "label_subset.json"
+    loaded, config = _run(run_dir, synthetic, f"finetune.label_subset={path}")
+    record = {"dataset": config.data.name, "split": "train", "indices": [0, 1]}
+    path.write_text(json.dumps({**record, **change}))
+    with pytest.raises(ConfigError, match=message) as error:
+        finetune(loaded, config, tmp_path / "out")
+    assert "\n" not in str(error.value) and not (tmp_path / "out").exists()
