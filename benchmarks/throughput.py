@@ -66,6 +66,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from simclr.config import SimCLRConfig, load_config
+from simclr.config.schema import STEMS
 from simclr.data.datamodule import SimCLRDataModule
 from simclr.data.readers import read_fashion_mnist
 from simclr.data.registry import normalization
@@ -81,9 +82,10 @@ class Setting:
     precision: str
     channels_last: bool
     compile: bool
+    stem: str = "small"
 
     def label(self) -> str:
-        flags = [f"{self.image_size}px", self.precision]
+        flags = [f"{self.image_size}px", f"{self.stem} stem", self.precision]
         flags += ["channels_last"] if self.channels_last else []
         flags += ["compile"] if self.compile else []
         return " ".join(flags)
@@ -100,7 +102,7 @@ def project_config(args: argparse.Namespace, setting: Setting) -> SimCLRConfig:
             f"data.batch_size={args.batch_size}",
             f"data.num_workers={'null' if args.project_workers is None else args.project_workers}",
             f"encoder.name={args.encoder}",
-            f"encoder.stem={args.stem}",
+            f"encoder.stem={setting.stem}",
             f"trainer.precision={setting.precision}",
             f"trainer.channels_last={str(setting.channels_last).lower()}",
             f"trainer.compile={str(setting.compile).lower()}",
@@ -299,9 +301,9 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     if python is None and "lightly" in variants:
         variants.remove("lightly")
     settings = [
-        Setting(size, precision, channels_last == "on", compile_ == "on")
-        for size, precision, channels_last, compile_ in itertools.product(
-            args.image_sizes, args.precisions, args.channels_last, args.compile
+        Setting(size, precision, channels_last == "on", compile_ == "on", stem)
+        for stem, size, precision, channels_last, compile_ in itertools.product(
+            args.stems, args.image_sizes, args.precisions, args.channels_last, args.compile
         )
     ]
     images = read_fashion_mnist(
@@ -342,7 +344,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         "machine": machine(),
         "device": str(device),
         "encoder": args.encoder,
-        "stem": args.stem,
+        "stems": args.stems,
         "batch_size": batch,
         "workers": args.workers,
         "project_workers": args.project_workers,
@@ -384,7 +386,7 @@ def summarise(report: dict, variants: list[str]) -> None:
     title = (
         f"SimCLR step throughput (views/s, median of {report['timed_steps']} steps x "
         f"{report['rounds']} rounds): "
-        f"{report['encoder']} {report['stem']} stem, batch {report['batch_size']}, "
+        f"{report['encoder']}, batch {report['batch_size']}, "
         f"{report['device']}, {report['machine']['cpu']}"
     )
     print_table(headers, rows, title)
@@ -404,7 +406,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--encoder", default="resnet18")
-    parser.add_argument("--stem", default="small", choices=["small", "standard"])
+    parser.add_argument(
+        "--stem", dest="stems", nargs="+", default=["small"], choices=STEMS, help="one or more"
+    )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--image-sizes", type=int, nargs="+", default=[28])
     parser.add_argument(

@@ -7,6 +7,11 @@ layer"), 512-d for ResNet-18/34 and 2048-d for ResNet-50 and deeper.
 Options:
 - ``stem="small"``: the 3x3 stride-1 first convolution without max-pool that SimCLR uses for
   CIFAR-10 (appendix B.9), for images of about 32 px.
+- ``stem="strided"`` (a 3x3 stride-2 convolution, no max-pool) and ``stem="pooled"`` (a 3x3
+  stride-1 convolution, then the max-pool): two stems between the standard one (side / 4 before
+  the first stage: 28 px -> 7) and the small one (side / 1, about 10x the cost at 28 px); both
+  halve the side (28 px -> 14), within the ResNet paper's design space (He et al. 2015, table 1
+  varies only the stages).
 - ``in_channels``: 1 for grayscale data, 3 for colour.
 - ``residual=False``: every identity and projection shortcut removed, giving the "plain" network
   of the ResNet paper's degradation experiment (He et al. 2015, section 4.1).
@@ -71,10 +76,15 @@ def _set_submodule(model: nn.Module, path: str, module: nn.Module) -> None:
 def _adapt_stem(model: nn.Module, family: BackboneFamily, stem: str, in_channels: int) -> None:
     conv: nn.Conv2d = model.get_submodule(family.first_conv)
     has_bias = conv.bias is not None
-    if stem == "small":
-        new_conv = nn.Conv2d(in_channels, conv.out_channels, 3, 1, 1, bias=has_bias)
+    if stem in ("small", "strided", "pooled"):
+        stride = 2 if stem == "strided" else 1
+        new_conv = nn.Conv2d(in_channels, conv.out_channels, 3, stride, 1, bias=has_bias)
         _set_submodule(model, family.first_conv, new_conv)
-        if family.stem_pool is not None:
+        if stem == "pooled" and family.stem_pool is None:
+            raise ValueError(
+                f"encoder.stem='pooled' needs a stem max-pool, which {family.name} lacks"
+            )
+        if family.stem_pool is not None and stem != "pooled":
             _set_submodule(model, family.stem_pool, nn.Identity())
     elif in_channels != conv.in_channels:
         new_conv = nn.Conv2d(

@@ -105,7 +105,8 @@ def scale_line(trainer: L.Trainer, module: SimCLR) -> str:
         f"[simclr] {world} process(es) ({trainer.num_nodes} node(s) x {trainer.num_devices} "
         f"device(s)), per-device batch {per_device}, global batch N = {total} "
         f"({2 * total - 2} negatives per view), learning rate {module.learning_rate():.4g} "
-        f"({optimizer.name}, base_lr {optimizer.base_lr:g}, {optimizer.lr_scaling} scaling)"
+        f"({optimizer.name}, base_lr {optimizer.base_lr:g}, {optimizer.lr_scaling} scaling), "
+        f"precision {trainer.precision}"
     )
 
 

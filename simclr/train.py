@@ -30,7 +30,7 @@ from simclr.data.datamodule import SimCLRDataModule
 from simclr.data.workers import loader_workers
 from simclr.divergence import StopOnDivergence
 from simclr.errors import ConfigError
-from simclr.launch import check_devices, sync_batchnorm
+from simclr.launch import check_devices, resolved_precision, sync_batchnorm
 from simclr.loggers import RecordRunIds, build_loggers, check_logger_packages, finish_runs
 from simclr.module import SimCLR
 from simclr.resume import ExactResume
@@ -85,7 +85,7 @@ def build_trainer(
         devices=trainer_config.devices,
         num_nodes=trainer_config.num_nodes,
         strategy=trainer_config.strategy,
-        precision=trainer_config.precision,
+        precision=resolved_precision(trainer_config),
         sync_batchnorm=sync_batchnorm(trainer_config),
         log_every_n_steps=trainer_config.log_every_n_steps,
         check_val_every_n_epoch=trainer_config.val_every_n_epochs,

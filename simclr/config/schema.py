@@ -27,7 +27,7 @@ from simclr.data.registry import DATASETS
 HEAD_TYPES = ("none", "linear", "mlp")
 OPTIMIZERS = ("lars", "sgd", "adamw")
 LR_SCALINGS = ("linear", "sqrt", "none")
-STEMS = ("standard", "small")
+STEMS = ("standard", "small", "strided", "pooled")
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true")
 LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")  # Lightning's loggers (simclr.loggers)
 
@@ -176,7 +176,9 @@ class AugmentConfig:
 @dataclass
 class EncoderConfig:
     name: str = "resnet18"  # a key of simclr.encoder.ENCODERS
-    stem: str = "standard"  # standard (7x7/2 conv + max-pool) or small (3x3/1 conv, no pool)
+    # standard (7x7/2 conv + max-pool), small (3x3/1, no pool), strided (3x3/2, no pool) or
+    # pooled (3x3/1 + max-pool)
+    stem: str = "standard"
     residual: bool = True  # false removes every shortcut: the ResNet paper's plain network
 
     def check(self) -> None:
@@ -255,7 +257,7 @@ class TrainerConfig:
     devices: Any = "auto"  # an int, a list of device ids, or "auto"
     num_nodes: int = 1
     strategy: str = "auto"
-    precision: str = "32-true"
+    precision: str = "32-true"  # or auto: bf16-mixed where the hardware runs bf16 natively
     channels_last: bool = True  # NHWC activations: 1.3x faster on CPU, faster on GPUs
     compile: bool = False  # torch.compile the encoder
     # global BatchNorm across devices as in the paper; auto: on for several GPU processes, off on
@@ -275,7 +277,7 @@ class TrainerConfig:
         steps = self.max_steps
         allowed = "must be -1 (no limit) or >= 1"
         require(steps == -1 or steps >= 1, "trainer.max_steps", steps, allowed)
-        check_choice("trainer.precision", self.precision, PRECISIONS)
+        check_choice("trainer.precision", self.precision, ("auto", *PRECISIONS))
         for key in (
             "checkpoint_every_n_epochs",
             "val_every_n_epochs",

@@ -84,6 +84,25 @@ def test_standard_stem_divides_the_side_by_4_before_layer1() -> None:
     assert spatial_size_entering(encoder.backbone.layer1, encoder, images(size=32)) == (8, 8)
 
 
+@pytest.mark.parametrize("stem", ["strided", "pooled"])
+def test_the_intermediate_stems_halve_the_side_before_layer1(stem: str) -> None:
+    encoder = Encoder("resnet18", stem=stem, in_channels=1)
+    conv = encoder.backbone.conv1
+    stride = 2 if stem == "strided" else 1
+    assert (conv.kernel_size, conv.stride, conv.in_channels) == ((3, 3), (stride, stride), 1)
+    pool = encoder.backbone.maxpool
+    assert isinstance(pool, nn.Identity) == (stem == "strided")
+    x = images(channels=1, size=28)
+    assert spatial_size_entering(encoder.backbone.layer1, encoder, x) == (14, 14)
+    with torch.no_grad():
+        assert encoder(x).shape == (2, 512)
+
+
+def test_the_pooled_stem_needs_a_family_with_a_stem_pool() -> None:
+    with pytest.raises(ValueError, match="stem='pooled'"):
+        Encoder("regnet_y_400mf", stem="pooled")
+
+
 def test_small_stem_of_densenet_drops_its_pool() -> None:
     encoder = Encoder("densenet121", stem="small", in_channels=1).eval()
     assert encoder.backbone.features.conv0.kernel_size == (3, 3)

@@ -10,7 +10,7 @@ import torch
 from simclr import launch
 from simclr.cli import main
 from simclr.config import ConfigError, load_config
-from simclr.launch import check_devices, requested_processes, sync_batchnorm
+from simclr.launch import check_devices, requested_processes, resolved_precision, sync_batchnorm
 
 pytestmark = pytest.mark.usefixtures("no_launcher")
 
@@ -80,6 +80,33 @@ def test_sync_batchnorm_auto_is_on_only_for_several_gpu_processes(monkeypatch) -
     assert not sync_batchnorm(off)
     monkeypatch.setattr(launch, "_gpu_count", lambda: 0)
     assert not sync_batchnorm(trainer("trainer.devices=2"))  # auto accelerator: the CPU
+
+
+@pytest.mark.parametrize(
+    ("bf16", "amx", "expected"),
+    [(True, False, "bf16-mixed"), (False, True, "bf16-mixed"), (False, False, "32-true")],
+)
+def test_precision_auto_is_bf16_mixed_where_the_cpu_computes_bf16(
+    monkeypatch, bf16: bool, amx: bool, expected: str
+) -> None:
+    monkeypatch.setattr(launch, "_gpu_count", lambda: 0)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert resolved_precision(trainer("trainer.precision=auto")) == expected
+    assert resolved_precision(trainer("trainer.precision=16-mixed")) == "16-mixed"  # as set
+
+
+@pytest.mark.parametrize(("supported", "expected"), [(True, "bf16-mixed"), (False, "32-true")])
+def test_precision_auto_on_a_gpu_asks_it_for_bf16(monkeypatch, supported: bool, expected: str):
+    monkeypatch.setattr(launch, "_gpu_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: supported)
+    assert resolved_precision(trainer("trainer.precision=auto")) == expected
+
+
+def test_an_unknown_precision_is_one_line() -> None:
+    with pytest.raises(ConfigError, match="trainer.precision") as error:
+        trainer("trainer.precision=fp8")
+    assert "auto" in str(error.value) and "\n" not in str(error.value)
 
 
 # ----------------------------------------------------------------------------- launchers

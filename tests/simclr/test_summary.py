@@ -54,10 +54,11 @@ def test_summary_names_the_skipped_images_only_when_there_were_some() -> None:
 
 def test_scale_line_states_the_batch_negatives_and_scaled_learning_rate(make_config) -> None:
     module = SimCLR(make_config("optimizer.base_lr=0.5"), num_classes=0)  # batch 8, one process
-    trainer = SimpleNamespace(world_size=1, num_nodes=1, num_devices=1)
+    trainer = SimpleNamespace(world_size=1, num_nodes=1, num_devices=1, precision="bf16-mixed")
     assert scale_line(trainer, module) == (
         "[simclr] 1 process(es) (1 node(s) x 1 device(s)), per-device batch 8, global batch "
-        "N = 8 (14 negatives per view), learning rate 0.01562 (lars, base_lr 0.5, linear scaling)"
+        "N = 8 (14 negatives per view), learning rate 0.01562 (lars, base_lr 0.5, linear "
+        "scaling), precision bf16-mixed"
     )
 
 
