@@ -45,6 +45,7 @@ from common import RESULTS_DIR, machine, median, print_table, tree_pss_mib, writ
 
 from linear_eval.config import RetrievalConfig
 from linear_eval.index import IVF_TRAINING_POINTS_PER_CELL, calibrate, set_knob
+from linear_eval.knn import normalized
 
 NPROBES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 EF_SEARCH = (16, 32, 64, 128, 256, 512)
@@ -56,11 +57,6 @@ TYPES = {
     "hnsw": "HNSW32",
 }
 PROJECT_KINDS = {"ivf_flat": "ivf", "ivf_sq8": "ivf_sq8", "hnsw": "hnsw"}  # simclr index's
-
-
-def normalized(rows: np.ndarray) -> np.ndarray:
-    rows = np.ascontiguousarray(rows, dtype=np.float32)
-    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
 def load_rows(path: str) -> np.ndarray:

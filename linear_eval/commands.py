@@ -217,8 +217,14 @@ def _add_index(commands: argparse._SubParsersAction) -> None:
 def _retrieve(args: argparse.Namespace) -> int:
     from linear_eval.encoders import load_encoder
     from linear_eval.index import check_compatible, load_index, preprocessing_of
-    from linear_eval.retrieval import query_features, query_paths, read_queries, retrieve
-    from simclr.errors import ConfigError, DataError
+    from linear_eval.retrieval import (
+        none_readable,
+        query_features,
+        query_paths,
+        read_queries,
+        retrieve,
+    )
+    from simclr.errors import ConfigError
 
     if args.top_k is not None and args.top_k < 1:
         raise ConfigError(f"-k {args.top_k} is invalid: must be >= 1")
@@ -253,9 +259,7 @@ def _retrieve(args: argparse.Namespace) -> int:
             _answer(args, gallery, path, image, hits)
         answered += len(kept)
     if answered == 0:
-        if len(errors) == 1:
-            raise errors[0]
-        raise DataError(f"none of the {len(paths)} query images is readable ({errors[0]})")
+        raise none_readable(errors, len(paths))
     if errors:
         print(f"skipped {len(errors)} of {len(paths)} query images", file=sys.stderr)
     return 0

@@ -33,7 +33,7 @@ from linear_eval.cache import (
 from linear_eval.config import EvalConfig, FeaturesConfig
 from linear_eval.encoders import FeatureExtractor, frozen
 from linear_eval.feature_rows import PROGRESS_FILE, FeatureRows
-from simclr.atomic import process_running
+from simclr.atomic import process_running, remove_stale_temporaries
 from simclr.data.images import ArrayImages, GatheredBatch, PreparedImages, collate
 from simclr.data.registry import normalization, resolved_channels
 from simclr.data.splits import load_split
@@ -141,7 +141,8 @@ def extract_features(
         shutil.rmtree(partial, ignore_errors=True)
         if not _adopt_interrupted(Path(cache_dir), key, partial):
             partial.mkdir(parents=True)
-    _remove_unresumable(Path(cache_dir))  # extractions killed before their first checkpoint
+    # extractions killed before their first checkpoint (those with one wait to be resumed)
+    remove_stale_temporaries(cache_dir, PARTIAL_MARK, keep=lambda p: (p / PROGRESS_FILE).is_file())
     try:
         _write(extractor, dataset, preprocessing, config, partial, meta)
         try:
@@ -170,17 +171,6 @@ def _adopt_interrupted(cache_dir: Path, key: str, partial: Path) -> bool:
             continue
         return True
     return False
-
-
-def _remove_unresumable(cache_dir: Path) -> None:
-    """What killed extractions left without a checkpoint (those with one wait to be resumed)."""
-    for folder in cache_dir.glob(f"*{PARTIAL_MARK}*"):
-        pid = folder.name.rsplit(PARTIAL_MARK, 1)[-1]
-        if pid.isdigit() and not process_running(int(pid)):
-            if folder.is_file():
-                folder.unlink(missing_ok=True)
-            elif not (folder / PROGRESS_FILE).is_file():
-                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _write(

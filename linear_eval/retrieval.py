@@ -66,14 +66,20 @@ def read_queries(paths: list[str], channels: int) -> tuple[list[str], list, list
     return kept, images, errors
 
 
+def none_readable(errors: list[DataError], total: int) -> DataError:
+    """The one-line error when none of ``total`` query images decodes: the only one's own
+    error, or the count and the first."""
+    if len(errors) == 1:
+        return errors[0]
+    return DataError(f"none of the {total} query images is readable ({errors[0]})")
+
+
 def readable_queries(paths: list[str], channels: int) -> tuple[list[str], list[torch.Tensor]]:
     """The query images that decode, with their paths; each that does not is warned about by
     name (the caller can count them). When none does, the DataError says why in one line."""
     kept, images, errors = read_queries(paths, channels)
     if not kept:
-        if len(errors) == 1:
-            raise errors[0]
-        raise DataError(f"none of the {len(paths)} query images is readable ({errors[0]})")
+        raise none_readable(errors, len(paths))
     for error in errors:
         warnings.warn(str(error), stacklevel=2)
     return kept, images

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 TEMPORARY_MARK = ".tmp-"
@@ -27,12 +28,17 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
-def remove_stale_temporaries(directory: str | Path, mark: str = TEMPORARY_MARK) -> list[Path]:
+def remove_stale_temporaries(
+    directory: str | Path, mark: str = TEMPORARY_MARK, keep: Callable[[Path], bool] | None = None
+) -> list[Path]:
     """Delete what killed writes left in ``directory`` (files or folders named ``...<mark><pid>``
-    whose process is gone); what was removed. Another running writer's are left alone."""
+    whose process is gone), except those ``keep`` says to keep; what was removed. Another
+    running writer's are left alone."""
     removed = []
     for path in Path(directory).glob(f"*{mark}*"):
         pid = path.name.rsplit(mark, 1)[-1]
+        if keep is not None and keep(path):
+            continue
         if pid.isdigit() and not process_running(int(pid)):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
