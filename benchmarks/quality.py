@@ -57,6 +57,7 @@ from linear_eval.encoders import (
 )
 from linear_eval.features import extract_features
 from linear_eval.knn import knn_classify
+from linear_eval.linear import linear_probe
 from simclr.config import SimCLRConfig, load_config
 from simclr.data.readers import read_fashion_mnist
 from simclr.data.registry import normalization
@@ -133,33 +134,37 @@ def pretrain_lightly(
 
 # ----------------------------------------------------------------------------- evaluation
 def eval_config(args: argparse.Namespace, config: SimCLRConfig) -> EvalConfig:
+    """The evaluation defaults of ``simclr eval`` (the linear probe's too), with the kNN's k
+    and temperature of the command line."""
     return load_eval_config(
         config,
         None,
         [
             f"features.device={args.device}",
             "features.progress_bar=false",
-            f"knn.k=[{args.k}]",
+            f"knn.k=[{','.join(map(str, args.k))}]",
             f"knn.temperature={args.knn_temperature}",
         ],
     )
 
 
-def knn_accuracy(
-    extractor: FeatureExtractor, config: EvalConfig, args: argparse.Namespace
-) -> float:
+def evaluate(
+    extractor: FeatureExtractor, config: EvalConfig, args: argparse.Namespace, seed: int
+) -> dict:
+    """kNN top-1 at every k (and, with ``--linear``, the linear probe's top-1) on the test split
+    of the frozen features; features are cached by the extractor's fingerprint."""
     cache = Path(args.work_dir) / "features"
     train = extract_features(extractor, config, "train", args.eval_subset, cache)
     test = extract_features(extractor, config, "test", args.eval_subset, cache)
-    result = knn_classify(
-        np.asarray(train.representation),
-        train.labels,
-        np.asarray(test.representation),
-        test.labels,
-        (args.k,),
-        args.knn_temperature,
-    )
-    return float(result[args.k]["top1"])
+    features = (np.asarray(train.representation), train.labels)
+    queries = (np.asarray(test.representation), test.labels)
+    knn = knn_classify(*features, *queries, tuple(args.k), args.knn_temperature)
+    result: dict = {"knn_top1": {str(k): float(knn[k]["top1"]) for k in args.k}}
+    if args.linear:
+        probe = linear_probe(*features, *queries, config.linear, seed)
+        result["linear_top1"] = probe.top1
+        result["linear_weight_decay"] = probe.weight_decay
+    return result
 
 
 def as_extractor(encoder: Encoder) -> FeatureExtractor:
@@ -167,42 +172,71 @@ def as_extractor(encoder: Encoder) -> FeatureExtractor:
     return FeatureExtractor(PRETRAINED, encoder, fingerprint(encoder, description), description)
 
 
-def run(args: argparse.Namespace) -> dict:
-    work_dir = Path(args.work_dir)
-    methods = list(args.methods)
-    python = lightly_python(args.lightly_python) if "lightly" in methods else None
-    if python is None and "lightly" in methods:
-        methods.remove("lightly")
-    tag = f"{args.steps}steps-seed{args.seed}"
-    config = project_config(args, f"project-{tag}")
+def run_seed(args: argparse.Namespace, methods: list[str], python: Path | None, seed: int):
+    """Every method pretrained (where it pretrains) and evaluated with ``seed``."""
+    args = argparse.Namespace(**{**vars(args), "seed": seed})
+    config = project_config(args, f"project-{args.steps}steps-seed{seed}")
     evaluation = eval_config(args, config)
     results: dict[str, dict] = {}
-
     if "project" in methods:
-        shutil.rmtree(work_dir / config.run.name, ignore_errors=True)
-        print(f"pretraining with this project's defaults: {args.steps} steps ...", flush=True)
+        shutil.rmtree(Path(args.work_dir) / config.run.name, ignore_errors=True)
+        print(f"seed {seed}: pretraining with this project's defaults: {args.steps} steps ...")
         summary = pretrain(config, quiet=True)
         loaded = load_encoder(summary.run_dir)
         results["project"] = {
             "pretrain_seconds": summary.seconds,
             "final_loss": summary.final_loss,
-            "knn_top1": knn_accuracy(loaded.extractor, evaluation, args),
+            **evaluate(loaded.extractor, evaluation, args, seed),
         }
+        if not args.keep_runs:
+            shutil.rmtree(summary.run_dir, ignore_errors=True)
     if "lightly" in methods:
-        print(f"pretraining with lightly's recipe: {args.steps} steps ...", flush=True)
+        print(f"seed {seed}: pretraining with lightly's recipe: {args.steps} steps ...")
         encoder, info = pretrain_lightly(python, args, config)
         results["lightly"] = {
             "pretrain_seconds": info["seconds"],
             "final_loss": info["final_loss"],
-            "knn_top1": knn_accuracy(as_extractor(encoder), evaluation, args),
+            **evaluate(as_extractor(encoder), evaluation, args, seed),
             "environment": info["environment"],
         }
     if "random" in methods:
         like = Encoder(config.encoder.name, config.encoder.stem, 1, config.encoder.residual)
-        extractor = random_encoder(like, seed=args.seed)
-        results["random"] = {"knn_top1": knn_accuracy(extractor, evaluation, args)}
+        results["random"] = evaluate(random_encoder(like, seed=seed), evaluation, args, seed)
     if "raw" in methods:
-        results["raw"] = {"knn_top1": knn_accuracy(raw_pixels(), evaluation, args)}
+        results["raw"] = evaluate(raw_pixels(), evaluation, args, seed)
+    return config, results
+
+
+def spread(values: list[float]) -> dict:
+    """Mean, sample standard deviation (0 for one value) and the values themselves."""
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return {"mean": float(np.mean(values)), "sd": sd, "values": values}
+
+
+def summarise(per_seed: dict[int, dict], methods: list[str], ks: list[int]) -> dict:
+    """Each method's metrics over the seeds as mean, sd and values."""
+    summary: dict[str, dict] = {}
+    for method in methods:
+        runs = [results[method] for results in per_seed.values()]
+        row: dict = {
+            "knn_top1": {str(k): spread([r["knn_top1"][str(k)] for r in runs]) for k in ks}
+        }
+        for key in ("linear_top1", "pretrain_seconds", "final_loss"):
+            if key in runs[0]:
+                row[key] = spread([r[key] for r in runs])
+        summary[method] = row
+    return summary
+
+
+def run(args: argparse.Namespace) -> dict:
+    methods = list(args.methods)
+    python = lightly_python(args.lightly_python) if "lightly" in methods else None
+    if python is None and "lightly" in methods:
+        methods.remove("lightly")
+    per_seed = {}
+    for seed in args.seeds:
+        config, per_seed[seed] = run_seed(args, methods, python, seed)
+    summary = summarise(per_seed, methods, args.k)
 
     names = {
         "project": "this project (defaults)",
@@ -210,40 +244,50 @@ def run(args: argparse.Namespace) -> dict:
         "random": "random-init encoder",
         "raw": "raw pixels",
     }
+    overrides = f" + {' '.join(args.project_overrides)}" if args.project_overrides else ""
+
+    def cell(metric: dict | None) -> str:
+        if metric is None:
+            return "-"
+        if len(args.seeds) == 1:
+            return f"{100 * metric['mean']:.2f}"
+        return f"{100 * metric['mean']:.2f} ± {100 * metric['sd']:.2f}"
+
     rows = [
         [
-            names[m]
-            + (
-                f" + {' '.join(args.project_overrides)}"
-                if m == "project" and args.project_overrides
-                else ""
-            ),
-            results[m]["knn_top1"],
-            results[m].get("pretrain_seconds"),
-            results[m].get("final_loss"),
+            names[m] + (overrides if m == "project" else ""),
+            *(cell(summary[m]["knn_top1"][str(k)]) for k in args.k),
+            *([cell(summary[m].get("linear_top1"))] if args.linear else []),
+            summary[m]["pretrain_seconds"]["mean"] if "pretrain_seconds" in summary[m] else None,
         ]
         for m in methods
     ]
+    seeds = ", ".join(map(str, args.seeds))
     title = (
-        f"Fashion-MNIST kNN top-1 (k = {args.k}, T = {args.knn_temperature}) after {args.steps} "
-        f"steps of batch {args.batch_size}: {config.encoder.name} {config.encoder.stem} stem, "
-        f"{args.precision}, seed {args.seed}"
+        f"Fashion-MNIST top-1 % on the test split (kNN T = {args.knn_temperature}"
+        f"{', mean ± sd over seeds ' + seeds if len(args.seeds) > 1 else ', seed ' + seeds}) "
+        f"after {args.steps} steps of batch {args.batch_size}: {config.encoder.name} "
+        f"{config.encoder.stem} stem, {args.precision}"
     )
-    print_table(["method", "kNN top-1", "pretrain s", "final loss"], rows, title)
+    headers = ["method", *(f"kNN k={k}" for k in args.k)]
+    headers += ["linear probe"] if args.linear else []
+    print_table([*headers, "pretrain s"], rows, title)
     return {
         "benchmark": "quality",
         "machine": machine(),
         "steps": args.steps,
         "batch_size": args.batch_size,
         "precision": args.precision,
-        "seed": args.seed,
+        "seeds": args.seeds,
         "encoder": f"{config.encoder.name} {config.encoder.stem} stem",
         "image_size": config.data.image_size,
         "project_overrides": args.project_overrides,
         "train_subset": args.train_subset,
         "eval_subset": args.eval_subset,
         "knn": {"k": args.k, "temperature": args.knn_temperature},
-        "results": results,
+        "linear": args.linear,
+        "results": summary,
+        "per_seed": {str(seed): results for seed, results in per_seed.items()},
     }
 
 
@@ -257,12 +301,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--project-workers", type=int, default=None, help="default: the project's own (auto)"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="one run of each method per seed"
+    )
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument(
         "--project-overrides", nargs="*", default=[], help="key=value on top of the defaults"
     )
-    parser.add_argument("--k", type=int, default=200)
+    parser.add_argument("--k", type=int, nargs="+", default=[200, 10], help="kNN neighbours")
+    parser.add_argument(
+        "--linear", action="store_true", help="also the linear probe of simclr eval (its defaults)"
+    )
+    parser.add_argument(
+        "--keep-runs", action="store_true", help="keep the project's run directories"
+    )
     parser.add_argument("--knn-temperature", type=float, default=0.1)
     parser.add_argument("--train-subset", type=int, default=None, help="pretraining images")
     parser.add_argument("--eval-subset", type=int, default=None, help="kNN train/test images")

@@ -84,7 +84,13 @@ def build_augmentations(
     ops: list[nn.Module] = []
     if crop:
         size = (image_size, image_size)
-        ops.append(K.RandomResizedCrop(size, scale=tuple(crop_scale), ratio=tuple(crop_ratio)))
+        # resample: one batched warp; Kornia's default (slice) loops over the images, which on a
+        # GPU made the augmentations 2x the step (benchmarks/results/augment_cuda_h200.json)
+        ops.append(
+            K.RandomResizedCrop(
+                size, scale=tuple(crop_scale), ratio=tuple(crop_ratio), cropping_mode="resample"
+            )
+        )
     if flip_p > 0:
         ops.append(K.RandomHorizontalFlip(p=flip_p))
     if color_p > 0 and color_strength > 0:

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 RECORDED = {
-    "sha256": "2a7d68fc6032219b68c433d0650595389bdb844e5a85aa857f5eb028fae38c6b",
+    "sha256": "bacdb6ff6354bfd80302c2e11bb498ee448d0033074ff8bff076f92d6264b4b5",
     "torch": "2.14.1",
     "cpu_capability": "AVX512",
     "cpu_model": "AMD EPYC",

@@ -118,6 +118,18 @@ def test_crop_zooms_in_at_small_scale(seeded) -> None:
     assert changes.float().mean() < 0.5
 
 
+@pytest.mark.parametrize("image_size, input_size", [(16, 16), (16, 40)])
+def test_batched_crop_equals_kornias_per_image_crop(seeded, image_size, input_size) -> None:
+    # the crop is one warp for the whole batch (a GPU runs it in one launch, not one per image);
+    # Kornia's per-image crop (cropping_mode="slice") is the truth for the same boxes
+    (crop,) = ops_of(config_with("crop"), image_size, 3)
+    assert crop.flags["cropping_mode"] == "resample"
+    images = torch.rand(8, 3, input_size, input_size)
+    batched = crop(images)
+    per_image = K.RandomResizedCrop((image_size, image_size), cropping_mode="slice")
+    torch.testing.assert_close(batched, per_image(images, params=crop._params), atol=1e-4, rtol=0)
+
+
 @pytest.mark.parametrize("enabled", [("crop", "flip", "blur"), ("crop",), ("blur",)])
 def test_spatial_ops_without_colour_keep_every_pixels_hue(seeded, enabled: tuple) -> None:
     images, colour = colour_times_intensity(6)

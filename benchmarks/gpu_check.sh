@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The GPU checks of one short lease on a lent GPU machine, in one call and a fixed time budget:
+#   1. the throughput benchmark on cuda (README's GPU targets: project against the conventional
+#      per-image pipeline and lightly's loop at 32 px, fp32 and bf16-mixed);
+#   2. the Fashion-MNIST GPU recipe (configs/fashion_mnist.yaml) for as many epochs as fit the
+#      time left, measured from step 1's throughput, with its full warm-up + cosine schedule;
+#   3. kNN (k = 10, 20, 100, 200) and the linear probe on that encoder's frozen features;
+#   4. with time left, torch.compile's throughput.
+# Each step is bounded by `timeout` and a failure does not stop the next; results go to $OUT.
+#
+# The machine has no internet and its own torch: carry what it lacks in ignored folders,
+#   .whl/      wheels for its Python (kornia, kornia_rs, omegaconf, antlr4, faiss-cpu, lightly)
+#              and this project's wheel (pip wheel --no-deps -w .whl .)
+#   .gpudata/  the four Fashion-MNIST *.gz files (/usr/share/datasets/fashion-mnist)
+# then run from the repository root: OUT=/some/dir BUDGET=540 bash benchmarks/gpu_check.sh
+set -u
+OUT=${OUT:-/tmp/gpu_check}
+BUDGET=${BUDGET:-540}       # seconds for the whole script
+RESERVE=${RESERVE:-110}     # seconds kept for the evaluation after pretraining
+PRETRAIN_MIN=${PRETRAIN_MIN:-230}  # seconds kept for pretraining when the throughput runs
+EPOCHS=${EPOCHS:-}          # the recipe's epochs; empty: as many as fit, from the throughput
+DATA=${DATA:-/tmp/data}
+DEVICE=${DEVICE:-cuda}      # cpu: a dry run of this script here, with tiny settings below
+THROUGHPUT_ARGS=${THROUGHPUT_ARGS:-}  # e.g. "--steps 1 --warmup 1" for a dry run
+PRETRAIN_ARGS=${PRETRAIN_ARGS:-}      # e.g. "data.subset=512" for a dry run
+mkdir -p "$OUT"
+start=$(date +%s)
+left() { echo $((BUDGET - ($(date +%s) - start))); }
+stage() { echo; echo "=== $1 ($(left) s left)"; }
+bounded() {  # bounded SECONDS COMMAND...: skipped (not unbounded) when no time is left
+    if [ "$1" -lt 10 ]; then echo "skipped: $1 s left for it"; return 124; fi
+    timeout "$@"
+}
+export PYTHONUNBUFFERED=1
+
+stage "packages and data"
+if compgen -G ".whl/*.whl" >/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH
+fi
+mkdir -p "$DATA/FashionMNIST/raw"
+for archive in .gpudata/*-ubyte.gz; do
+    [ -e "$archive" ] && gunzip -c "$archive" >"$DATA/FashionMNIST/raw/$(basename "$archive" .gz)"
+done
+nvidia-smi 2>/dev/null --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+python3 - <<'EOF' || exit 1
+import faiss, kornia, lightning, omegaconf, torch, torchvision
+import simclr
+print("torch", torch.__version__, "torchvision", torchvision.__version__,
+      "lightning", lightning.__version__, "kornia", kornia.__version__,
+      "faiss", faiss.__version__, "omegaconf", omegaconf.__version__, "simclr", simclr.__file__)
+gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+print("gpu", gpu, "cpus", __import__("os").cpu_count())
+EOF
+
+stage "1. augmentation time per step, each recipe"
+bounded 90 python3 benchmarks/augment.py --device "$DEVICE" --out "$OUT/augment_cuda.json" \
+    || echo "augment: FAILED or cut ($?)"
+
+stage "1b. throughput on cuda, 32 px (project, ceiling, conventional, lightly)"
+bounded $(($(left) - RESERVE - PRETRAIN_MIN)) python3 benchmarks/throughput.py --device "$DEVICE" \
+    --image-sizes 32 --precisions 32-true bf16-mixed --channels-last on --compile off \
+    --workers 8 --rounds 2 --lightly-python "$(command -v python3)" --data-root "$DATA" \
+    --out "$OUT/throughput_cuda.json" $THROUGHPUT_ARGS || echo "throughput: FAILED or cut ($?)"
+
+stage "2. the Fashion-MNIST GPU recipe, as many epochs as fit"
+epochs=${EPOCHS:-$(python3 - "$OUT/throughput_cuda" "$(($(left) - RESERVE - 30))" <<'EOF'
+import json, sys
+seconds = int(sys.argv[2])  # 30 s kept for start-up: imports, data, the first steps' tuning
+try:
+    try:
+        rows = json.load(open(sys.argv[1] + ".json"))["results"]
+    except OSError:  # cut by its timeout: what it measured so far
+        rows = json.load(open(sys.argv[1] + ".partial.json"))["results"]
+    rate = max(r["project"]["views_per_second"] for r in rows
+               if r["setting"]["precision"] == "bf16-mixed" and "project" in r)
+except Exception:
+    rate = 20_000.0  # no measurement: a guess on the low side for a current GPU
+# an epoch is 2 x 60,000 views; half the measured rate covers epoch ends, checkpoints, the probe
+print(max(5, min(200, int(seconds * rate * 0.5 / 120_000))))
+EOF
+)}
+warmup=$((epochs / 20 > 1 ? epochs / 20 : 1))  # the recipe's 10 of 200 epochs, scaled
+echo "epochs $epochs, warm-up $warmup"
+run_start=$(date +%s)
+bounded $(($(left) - RESERVE + 30)) simclr pretrain --config fashion_mnist \
+    data.root="$DATA" run.out_dir="$OUT/runs" run.name=gpu_recipe trainer.max_epochs="$epochs" \
+    optimizer.warmup_epochs="$warmup" trainer.val_every_n_epochs="$epochs" \
+    trainer.checkpoint_every_n_epochs="$epochs" trainer.progress_bar=false $PRETRAIN_ARGS \
+    || echo "pretrain: FAILED or cut ($?)"
+echo "pretraining wall seconds: $(($(date +%s) - run_start))"
+
+stage "3. kNN and linear probe on the recipe's encoder"
+bounded $(($(left) - 10)) simclr eval --checkpoint "$OUT/runs/gpu_recipe" all \
+    baselines.random_init=false baselines.raw_pixels=false linear.threads=16 \
+    features.progress_bar=false || echo "eval: FAILED or cut ($?)"
+for file in eval.json summary.json config.yaml; do
+    cp "$OUT/runs/gpu_recipe/$file" "$OUT/recipe_$file" 2>/dev/null
+done
+cp "$OUT"/runs/gpu_recipe/csv/*/metrics.csv "$OUT/recipe_metrics.csv" 2>/dev/null
+rm -rf "$OUT/runs"  # checkpoints and features stay on the machine
+
+if [ "$(left)" -gt 150 ]; then
+    stage "4. torch.compile, bf16, project and ceiling"
+    bounded $(($(left) - 10)) python3 benchmarks/throughput.py --device "$DEVICE" --image-sizes 32 \
+        --precisions bf16-mixed --channels-last on --compile on --variants project ceiling \
+        --data-root "$DATA" --out "$OUT/throughput_cuda_compile.json" $THROUGHPUT_ARGS \
+        || echo "compile: FAILED or cut ($?)"
+fi
+stage "done"
+ls -la "$OUT"
