@@ -62,7 +62,7 @@ from simclr.config import SimCLRConfig, load_config
 from simclr.data.readers import read_fashion_mnist
 from simclr.data.registry import normalization
 from simclr.data.splits import subset_indices
-from simclr.encoder import Encoder
+from simclr.encoder import Encoder, resolved_stem
 from simclr.train import pretrain
 
 METHODS = ("project", "lightly", "random", "raw")
@@ -94,6 +94,10 @@ def project_config(args: argparse.Namespace, name: str) -> SimCLRConfig:
     return load_config(None, [*overrides, *args.project_overrides])
 
 
+def stem_of(config: SimCLRConfig) -> str:
+    return resolved_stem(config.encoder.stem, config.encoder.name, config.data.image_size)
+
+
 # ----------------------------------------------------------------------------- lightly's recipe
 def pretrain_lightly(
     python: Path, args: argparse.Namespace, config: SimCLRConfig
@@ -108,7 +112,7 @@ def pretrain_lightly(
         images = images[indices]
     np.save(folder / "images.npy", images.numpy())
     mean, std = normalization(config.data)
-    encoder = Encoder(config.encoder.name, config.encoder.stem, 1, config.encoder.residual)
+    encoder = Encoder(config.encoder.name, stem_of(config), 1, config.encoder.residual)
     spec = {
         "device": args.device,
         "images": str(folder / "images.npy"),
@@ -200,7 +204,7 @@ def run_seed(args: argparse.Namespace, methods: list[str], python: Path | None, 
             "environment": info["environment"],
         }
     if "random" in methods:
-        like = Encoder(config.encoder.name, config.encoder.stem, 1, config.encoder.residual)
+        like = Encoder(config.encoder.name, stem_of(config), 1, config.encoder.residual)
         results["random"] = evaluate(random_encoder(like, seed=seed), evaluation, args, seed)
     if "raw" in methods:
         results["raw"] = evaluate(raw_pixels(), evaluation, args, seed)
@@ -267,7 +271,7 @@ def run(args: argparse.Namespace) -> dict:
         f"Fashion-MNIST top-1 % on the test split (kNN T = {args.knn_temperature}"
         f"{', mean ± sd over seeds ' + seeds if len(args.seeds) > 1 else ', seed ' + seeds}) "
         f"after {args.steps} steps of batch {args.batch_size}: {config.encoder.name} "
-        f"{config.encoder.stem} stem, {args.precision}"
+        f"{stem_of(config)} stem, {args.precision}"
     )
     headers = ["method", *(f"kNN k={k}" for k in args.k)]
     headers += ["linear probe"] if args.linear else []
@@ -279,7 +283,7 @@ def run(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size,
         "precision": args.precision,
         "seeds": args.seeds,
-        "encoder": f"{config.encoder.name} {config.encoder.stem} stem",
+        "encoder": f"{config.encoder.name} {stem_of(config)} stem",
         "image_size": config.data.image_size,
         "project_overrides": args.project_overrides,
         "train_subset": args.train_subset,

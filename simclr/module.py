@@ -21,7 +21,7 @@ from simclr.augment import SimCLRViews
 from simclr.config.load import as_config
 from simclr.config.schema import SimCLRConfig
 from simclr.data.registry import normalization, resolved_channels
-from simclr.encoder import Encoder
+from simclr.encoder import Encoder, resolved_stem
 from simclr.head import ProjectionHead
 from simclr.loss import nt_xent_loss
 from simclr.optim import build_optimizer, build_scheduler, scaled_learning_rate
@@ -50,9 +50,8 @@ class SimCLR(L.LightningModule):
         self.views = SimCLRViews.from_config(
             config.augment, config.data.image_size, channels, mean, std
         )
-        self.encoder = Encoder(
-            config.encoder.name, config.encoder.stem, channels, config.encoder.residual
-        )
+        stem = resolved_stem(config.encoder.stem, config.encoder.name, config.data.image_size)
+        self.encoder = Encoder(config.encoder.name, stem, channels, config.encoder.residual)
         self.head = ProjectionHead(
             self.encoder.feature_dim,
             config.head.type,

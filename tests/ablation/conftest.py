@@ -21,6 +21,7 @@ def tiny_budget() -> Callable[[Path], list[str]]:
             "data.batch_size=32",
             "data.num_workers=0",
             "data.download=false",
+            "trainer.max_epochs=3",  # max_steps ends the run
             "trainer.max_steps=3",
             "trainer.progress_bar=false",
             "trainer.accelerator=cpu",

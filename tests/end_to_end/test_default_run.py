@@ -17,7 +17,7 @@ import pytest
 import torch
 
 RECORDED = {
-    "sha256": "bacdb6ff6354bfd80302c2e11bb498ee448d0033074ff8bff076f92d6264b4b5",
+    "sha256": "87592390cdf1328759a31850c15967c93870763295f54c1c69619b0d7165f766",
     "torch": "2.14.1",
     "cpu_capability": "AVX512",
     "cpu_model": "AMD EPYC",

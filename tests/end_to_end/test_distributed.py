@@ -44,6 +44,7 @@ def tiny(tmp_path: Path, data_root: Path, *overrides: str) -> list[str]:
         "trainer.accelerator=cpu",
         "trainer.progress_bar=false",
         "trainer.log_every_n_steps=1",
+        "trainer.max_epochs=3",  # the former default: tests set max_steps within it
         f"run.out_dir={tmp_path}",
         *overrides,
     ]
@@ -88,6 +89,7 @@ def one_step(
             f"trainer.devices={devices}",
             f"trainer.strategy={'ddp_spawn' if devices > 1 else 'auto'}",
             "trainer.max_steps=1",
+            "trainer.precision=32-true",  # bf16 rounds differently per batch split
             "trainer.limit_val_batches=0",
             "head.batch_norm=false",
             # plain SGD at a large step, so that the update dwarfs float32 rounding

@@ -9,7 +9,7 @@ import torchvision
 from torch import nn
 
 from simclr.backbones import ENCODERS
-from simclr.encoder import Encoder, PlainBlock
+from simclr.encoder import Encoder, PlainBlock, resolved_stem
 
 
 def images(batch: int = 2, channels: int = 3, size: int = 32) -> torch.Tensor:
@@ -101,6 +101,34 @@ def test_the_intermediate_stems_halve_the_side_before_layer1(stem: str) -> None:
 def test_the_pooled_stem_needs_a_family_with_a_stem_pool() -> None:
     with pytest.raises(ValueError, match="stem='pooled'"):
         Encoder("regnet_y_400mf", stem="pooled")
+
+
+@pytest.mark.parametrize(
+    "stem, name, image_size, expected",
+    [
+        ("auto", "resnet18", 28, "pooled"),  # Fashion-MNIST
+        ("auto", "resnet50", 32, "pooled"),  # CIFAR
+        ("auto", "resnet18", 63, "pooled"),
+        ("auto", "resnet18", 64, "standard"),  # the standard stem leaves layer4 at 2x2 here
+        ("auto", "resnet50", 224, "standard"),
+        ("auto", "regnet_y_400mf", 28, "standard"),  # no stem max-pool to keep
+        ("auto", "efficientnet_b0", 28, "standard"),
+        ("small", "resnet18", 28, "small"),  # a named stem is kept
+        ("standard", "resnet18", 28, "standard"),
+    ],
+)
+def test_auto_stem_by_image_size_and_family(stem, name, image_size, expected) -> None:
+    assert resolved_stem(stem, name, image_size) == expected
+
+
+def test_the_default_module_at_28_px_has_the_pooled_stem(make_config) -> None:
+    from simclr.module import SimCLR
+
+    config = make_config("data.image_size=28")
+    assert config.encoder.stem == "auto"
+    backbone = SimCLR(config, num_classes=10).encoder.backbone
+    assert backbone.conv1.kernel_size == (3, 3) and backbone.conv1.stride == (1, 1)
+    assert isinstance(backbone.maxpool, nn.MaxPool2d)
 
 
 def test_small_stem_of_densenet_drops_its_pool() -> None:

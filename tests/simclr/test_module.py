@@ -115,7 +115,8 @@ def test_forward_is_the_representation(module: SimCLR) -> None:
     )
     # ... and by a plain torchvision ResNet-18 given the same weights
     torchvision_f = torchvision.models.resnet18()
-    torchvision_f.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    # the default stem at this size (auto: pooled): a 3x3 stride-1 conv1, torchvision's max-pool
+    torchvision_f.conv1 = nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1, bias=False)
     torchvision_f.fc = nn.Identity()
     torchvision_f.load_state_dict(module.encoder.backbone.state_dict(), strict=True)
     with torch.no_grad():

@@ -33,6 +33,7 @@ def command(tmp_path: Path, data_root: Path, name: str) -> list[str]:
         "trainer.accelerator=cpu",
         "trainer.devices=1",
         "trainer.progress_bar=false",
+        "trainer.max_epochs=3",  # max_steps ends the run
         "trainer.max_steps=40",
         "trainer.last_checkpoint_every_n_steps=3",
         f"run.out_dir={tmp_path}",

@@ -31,6 +31,7 @@ def test_pretrain_then_resume_through_the_command(tmp_path, fashion_mnist_root, 
         "data.val_subset=64",
         "data.batch_size=32",
         "data.num_workers=0",
+        "trainer.max_epochs=3",  # max_steps ends the run
         "trainer.max_steps=2",
         *common,
     ]
