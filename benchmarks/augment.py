@@ -22,11 +22,20 @@ from omegaconf import OmegaConf
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, machine, print_table, resolve_device, stopwatch, write_json
+from common import (
+    RESULTS_DIR,
+    machine,
+    median,
+    print_table,
+    resolve_device,
+    stopwatch,
+    write_json,
+)
 
-from simclr.augment import SimCLRViews, to_unit_float, view_options
+from simclr.augment import SimCLRViews, view_options
 from simclr.config import SimCLRConfig
 from simclr.config.merge import merge_config
+from simclr.preprocess import to_unit_float
 
 # (recipe, image size, channels, images per step): the recipes' own settings; ImageNet with
 # fewer images per step than its 4096 so that a CPU measures it in seconds
@@ -47,8 +56,7 @@ def timed_ms(call, device: torch.device, repeats: int) -> float:
         with stopwatch(device) as elapsed:
             call()
         times.append(elapsed())
-    times.sort()
-    return times[len(times) // 2] * 1000
+    return median(times) * 1000
 
 
 def slice_cropping(views: SimCLRViews) -> nn.Sequential:
