@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from simclr.backbones import ENCODERS
+from simclr.backbones import ENCODERS, FAMILIES
 from simclr.config.checks import (
     check_choice,
     check_finite,
@@ -185,6 +185,10 @@ class EncoderConfig:
     def check(self) -> None:
         check_choice("encoder.name", self.name, sorted(ENCODERS))
         check_choice("encoder.stem", self.stem, ("auto", *STEMS))
+        if self.stem == "pooled":
+            family = FAMILIES[ENCODERS[self.name].family]
+            has_pool = family.stem_pool is not None
+            require(has_pool, "encoder.stem", "pooled", f"{self.name} has no stem max-pool to keep")
         if not self.residual:
             is_resnet = ENCODERS[self.name].family == "resnet"
             require(is_resnet, "encoder.residual", False, "residual=false needs a ResNet encoder")

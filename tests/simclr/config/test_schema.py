@@ -45,6 +45,7 @@ BAD_OVERRIDES = [
     (["augment.crop.scale=[0.5]"], "augment.crop.scale"),
     (["encoder.name=resnet9"], "encoder.name"),
     (["encoder.stem=tiny"], "encoder.stem"),
+    (["encoder.name=regnet_y_400mf", "encoder.stem=pooled"], "encoder.stem"),  # no max-pool
     (["encoder.name=densenet121", "encoder.residual=false"], "encoder.residual"),
     (["data.name=imagenet9"], "data.name"),
     (["data.name=folder"], "data.path"),
