@@ -27,6 +27,7 @@ from linear_eval.features import Preprocessing, select_device
 from linear_eval.labelled import class_count, labelled
 from linear_eval.linear import Standardization
 from linear_eval.metrics import topk_accuracy
+from linear_eval.progress import Progress
 from simclr.data.images import collate
 from simclr.data.splits import load_split
 from simclr.data.workers import loader_workers
@@ -61,8 +62,10 @@ def augmented_linear_probe(
     train: Features,
     test: Features,
     weight_decay: float,
+    progress: Progress | None = None,
 ) -> dict:
-    """{"top1", "top5", "epochs", "seconds"} of the crop-and-flip linear probe."""
+    """{"top1", "top5", "epochs", "seconds"} of the crop-and-flip linear probe; with
+    ``progress``, a line per epoch and its ETA."""
     start = time.perf_counter()
     device = select_device(config.features.device)
     preprocessing = Preprocessing.from_config(config)
@@ -95,10 +98,13 @@ def augmented_linear_probe(
         device,
     )
     model = extractor.model.to(device)
+    progress = progress or Progress("", enabled=False)
+    plan = f"{epochs} epoch(s) of {len(dataset):,} cropped and flipped images through f"
+    progress.begin("linear probe crop+flip", [1] * epochs, plan)
     # the crops and flips are drawn from torch's generator: seeded here, restored after
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        for _ in range(epochs):
+        for epoch in range(1, epochs + 1):
             for batch in loader:
                 if batch is None:  # every image of the batch was unreadable
                     continue
@@ -111,6 +117,7 @@ def augmented_linear_probe(
                     views = augment(to_unit_float(images.to(device)[keep]))
                     representation = standardize(model(normalize(views)).float())
                 classifier.step(F.cross_entropy(classifier.layer(representation), labels[keep]))
+            progress.step(f"epoch {epoch}")
     test_x = torch.from_numpy(np.array(test_rows, dtype=np.float32)).to(device)
     with torch.no_grad():
         scores = classifier.layer(standardize(test_x)).cpu()

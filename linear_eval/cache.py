@@ -2,9 +2,10 @@
 
 A cache is a directory named by the sha256 of the extractor's weight fingerprint, the dataset
 (name, split, subset, and for image folders every file's path, size and modification time) and
-the preprocessing (image size, channels, mean, std). Changing any of them, a new checkpoint
-included, gives a new key: stale features are never served. ``meta.json`` records each array's
-shape and sha256, so a cache cut short or altered on disk is found and recomputed.
+the preprocessing (image size, channels, mean, std) and the dtype the features are stored in
+(``features.dtype``, float16 by default: they are read back as float32). Changing any of them, a
+new checkpoint included, gives a new key: stale features are never served. ``meta.json`` records
+each array's shape and sha256, so a cache cut short or altered on disk is found and recomputed.
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ from typing import Any
 
 import numpy as np
 
+from linear_eval.float32_rows import Float32Rows
 from simclr.atomic import sha256_of
 
-CACHE_VERSION = 2  # 2: meta.json holds each array's sha256 and shape
+# 2: meta.json holds each array's sha256 and shape; 3: features.npy in features.dtype (float16)
+CACHE_VERSION = 3
 PARTIAL_MARK = ".partial-"  # a cache being written: <key>.partial-<pid>, renamed when complete
 ARRAYS = ("features.npy", "labels.npy", "indices.npy")
 
 
 @dataclass
 class Features:
-    """Representations (N, D) float32 (memory-mapped), labels (N,) and dataset indices (N,)."""
+    """Representations (N, D) read as float32 (memory-mapped, stored in ``features.dtype``),
+    labels (N,) and dataset indices (N,)."""
 
-    representation: np.ndarray
+    representation: Float32Rows
     labels: np.ndarray
     indices: np.ndarray  # row i is image indices[i] of the split (unreadable files are skipped)
     meta: dict
@@ -60,10 +64,11 @@ def cache_key(
     subset_seed: int,
     preprocessing: Any,
     files: Sequence[Path] | None,
+    dtype: str = "float16",
 ) -> str:
     """sha256 of everything the cached features depend on: the extractor's ``fingerprint``,
-    the dataset's split and subset, the ``preprocessing`` (a dataclass) and, for image
-    folders, every file's path, size and modification time."""
+    the dataset's split and subset, the ``preprocessing`` (a dataclass), for image folders
+    every file's path, size and modification time, and the ``dtype`` they are stored in."""
     listing = None
     if files is not None:
         digest = hashlib.sha256()
@@ -80,6 +85,7 @@ def cache_key(
         "subset_seed": subset_seed if subset is not None else None,
         "files": listing,
         "preprocessing": asdict(preprocessing),
+        "dtype": dtype,
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
@@ -111,7 +117,7 @@ def cache_problem(directory: Path) -> str | None:
 def load_cached(directory: Path) -> Features:
     meta = json.loads((directory / "meta.json").read_text())
     return Features(
-        np.load(directory / "features.npy", mmap_mode="r"),
+        Float32Rows(np.load(directory / "features.npy", mmap_mode="r")),
         np.load(directory / "labels.npy"),
         np.load(directory / "indices.npy"),
         meta,

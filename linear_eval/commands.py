@@ -80,7 +80,8 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         help="kNN and linear evaluation of a pretrained encoder beside baselines",
         description="Weighted kNN and linear probe on frozen features of the pretrained "
         "encoder, a random-init encoder and raw pixels; prints a table and writes eval.json. "
-        + SETTINGS,
+        "Features and results are cached in RUN/features: a repeat with the same settings "
+        "reads them ('simclr clean RUN' removes them). " + SETTINGS,
     )
     parser.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     parser.add_argument("--config", help="YAML file of evaluation settings")
@@ -254,7 +255,7 @@ def _retrieve(args: argparse.Namespace) -> int:
         if not kept:
             continue
         queries = query_features(loaded.extractor, images, preprocessing)
-        check_compatible(gallery, loaded.extractor, queries.shape[1])
+        check_compatible(gallery, loaded.extractor, queries.shape[1], loaded.source)
         for path, image, hits in zip(kept, images, retrieve(gallery, queries, k)):
             _answer(args, gallery, path, image, hits)
         answered += len(kept)

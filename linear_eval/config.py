@@ -39,6 +39,7 @@ from simclr.data.registry import normalization
 INDEX_TYPES = ("auto", "flat", "ivf", "ivf_sq8", "hnsw")
 PLOT_METHODS = ("auto", "umap", "tsne", "pca")
 DEVICES = ("auto", "cpu", "cuda")
+FEATURE_DTYPES = ("float16", "float32")
 
 
 @dataclass
@@ -49,10 +50,13 @@ class FeaturesConfig:
     device: str = "auto"  # auto: cuda when available, else cpu
     devices: int = 1  # processes that share the extraction (one per GPU, or CPU processes)
     checkpoint_rows: int = 65_536  # a killed extraction resumes from its last such checkpoint
-    progress_bar: bool = True
+    # h on disk; read back as float32. float16 halves the cache; float32 for values > 65504
+    dtype: str = "float16"
+    progress_bar: bool = True  # extraction bars, and a line per probe fit with its ETA
 
     def check(self) -> None:
         require(self.batch_size >= 1, "features.batch_size", self.batch_size, "must be >= 1")
+        check_choice("features.dtype", self.dtype, FEATURE_DTYPES)
         check_workers("features.num_workers", self.num_workers)
         require(self.device in DEVICES, "features.device", self.device, ", ".join(DEVICES))
         require(self.devices >= 1, "features.devices", self.devices, "must be >= 1")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -23,9 +25,11 @@ from linear_eval.encoders import (
     random_encoder,
     raw_pixels,
 )
-from linear_eval.features import extract_features, split_label
+from linear_eval.features import extract_features, select_device, split_label
 from linear_eval.knn import knn_classify
 from linear_eval.linear import linear_probe
+from linear_eval.progress import Progress
+from linear_eval.result_cache import cached_result
 from simclr.data.registry import resolved_spec
 from simclr.errors import ConfigError
 from simclr.torch_files import read_torch_file
@@ -71,7 +75,9 @@ def evaluate_extractor(
     cache_dir: Path,
     augmented: bool = False,
 ) -> dict:
-    """kNN and/or linear results of one extractor on the dataset's labelled splits."""
+    """kNN and/or linear results of one extractor on the dataset's labelled splits. Each
+    protocol's result is cached beside the features (:mod:`linear_eval.result_cache`) and read
+    back when nothing it depends on changed; ``results_from_cache`` names those read back."""
     train_split, test_split = labelled_splits(config)
     start = time.perf_counter()
     train = extract_features(extractor, config, train_split, config.data.subset, cache_dir)
@@ -83,40 +89,92 @@ def evaluate_extractor(
         "train": _describe(train),
         "test": _describe(test),
     }
+    progress = Progress(extractor.name, config.features.progress_bar)
+    from_cache: list[str] = []
+
+    def run(protocol: str, name: str, settings: dict, compute: Callable[[], dict]) -> None:
+        found, cached = cached_result(cache_dir, protocol, train, test, settings, compute)
+        result.update(found)
+        if cached:
+            from_cache.append(protocol)
+            progress.say(f"{name}: the cached result of an earlier run with these settings")
+
     if mode in ("knn", "all"):
-        start = time.perf_counter()
-        knn = knn_classify(
-            train.representation,
-            train.labels,
-            test.representation,
-            test.labels,
-            config.knn.k,
-            config.knn.temperature,
-            config.knn.query_chunk,
-        )
-        result["knn"] = {str(k): value for k, value in knn.items()}
-        result["knn_seconds"] = round(time.perf_counter() - start, 2)
+        run("knn", "kNN", _knn_settings(config), lambda: _knn(train, test, config, progress))
     if mode in ("linear", "all"):
-        probe = linear_probe(
-            train.representation,
-            train.labels,
-            test.representation,
-            test.labels,
-            config.linear,
-            config.seed,
-        )
-        result["linear"] = {
+        settings = _linear_settings(config)
+        run("linear", "linear probe", settings, lambda: _linear(train, test, config, progress))
+        if augmented:
+            decay = result["linear"]["weight_decay"]
+            run(
+                "linear_augmented",
+                "linear probe crop+flip",
+                {**_augmented_settings(config), "weight_decay": decay},
+                lambda: {
+                    "linear_augmented": augmented_linear_probe(
+                        extractor, config, train, test, decay, progress
+                    )
+                },
+            )
+    result["results_from_cache"] = from_cache
+    return result
+
+
+def _knn_settings(config: EvalConfig) -> dict:
+    knn = config.knn
+    return {"k": sorted(set(knn.k)), "temperature": knn.temperature, "chunk": knn.query_chunk}
+
+
+def _linear_settings(config: EvalConfig) -> dict:
+    """Every linear.* key but the crop-and-flip probe's, and the seed."""
+    linear = {k: v for k, v in asdict(config.linear).items() if not k.startswith("augment")}
+    return {"linear": linear, "seed": config.seed}
+
+
+def _augmented_settings(config: EvalConfig) -> dict:
+    """Every linear.* key, the seed, and the device (its random crops are drawn there)."""
+    device = select_device(config.features.device).type
+    return {"linear": asdict(config.linear), "seed": config.seed, "device": device}
+
+
+def _knn(train: Features, test: Features, config: EvalConfig, progress: Progress) -> dict:
+    start = time.perf_counter()
+    ks = ", ".join(map(str, sorted(set(config.knn.k))))
+    progress.say(f"kNN: {len(test):,} test images against {len(train):,}, k = {ks}")
+    knn = knn_classify(
+        train.representation,
+        train.labels,
+        test.representation,
+        test.labels,
+        config.knn.k,
+        config.knn.temperature,
+        config.knn.query_chunk,
+    )
+    return {
+        "knn": {str(k): value for k, value in knn.items()},
+        "knn_seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+def _linear(train: Features, test: Features, config: EvalConfig, progress: Progress) -> dict:
+    probe = linear_probe(
+        train.representation,
+        train.labels,
+        test.representation,
+        test.labels,
+        config.linear,
+        config.seed,
+        progress,
+    )
+    return {
+        "linear": {
             "top1": probe.top1,
             "top5": probe.top5,
             "weight_decay": probe.weight_decay,
             "held_out_top1": {str(k): v for k, v in probe.held_out_top1.items()},
-        }
-        result["linear_seconds"] = round(probe.seconds, 2)
-        if augmented:
-            result["linear_augmented"] = augmented_linear_probe(
-                extractor, config, train, test, probe.weight_decay
-            )
-    return result
+        },
+        "linear_seconds": round(probe.seconds, 2),
+    }
 
 
 def _describe(features: Features) -> dict:

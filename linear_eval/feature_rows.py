@@ -2,7 +2,9 @@
 
 A split larger than RAM can be extracted: ``features.npy`` is reserved for every image of the
 split and filled batch by batch; rows of unreadable images never come, so the file is cut to the
-rows written when it is closed. Labels and dataset indices are small and kept in memory.
+rows written when it is closed. Labels and dataset indices are small and kept in memory. Rows are
+stored in ``features.dtype`` (float16 by default: half the disk of float32, read back as float32
+by :class:`linear_eval.float32_rows.Float32Rows`); a value beyond float16's range is refused.
 
 Every so many rows the writer records a checkpoint (``progress.json``: rows written, dataset
 position reached; the rows flushed, labels and indices saved), so an extraction that is killed
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from simclr.atomic import atomic_write
+from simclr.errors import DataError
 
 CHUNK_ROWS = 65_536  # rows copied at once when a file is cut or shards are merged
 PROGRESS_FILE = "progress.json"
@@ -25,10 +28,11 @@ PARTIAL_ARRAYS = ("labels.partial.npy", "indices.partial.npy")
 
 
 class FeatureRows:
-    """``features.npy`` (N, D) float32, ``labels.npy`` and ``indices.npy`` (N,) in ``directory``."""
+    """``features.npy`` (N, D) of ``dtype``, ``labels.npy`` and ``indices.npy`` (N,) in
+    ``directory``."""
 
-    def __init__(self, directory: Path, capacity: int) -> None:
-        self.directory, self.capacity = Path(directory), capacity
+    def __init__(self, directory: Path, capacity: int, dtype: str = "float16") -> None:
+        self.directory, self.capacity, self.dtype = Path(directory), capacity, np.dtype(dtype)
         self.labels = np.empty(capacity, np.int64)
         self.indices = np.empty(capacity, np.int64)
         self.store: np.memmap | None = None
@@ -41,9 +45,12 @@ class FeatureRows:
     def append(self, representation: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> None:
         if self.store is None:  # the feature dimension is known from the first batch
             shape = (self.capacity, representation.shape[1])
-            self.store = np.lib.format.open_memmap(self.path, "w+", np.float32, shape)
+            self.store = np.lib.format.open_memmap(self.path, "w+", self.dtype, shape)
         rows = slice(self.written, self.written + len(representation))
-        self.store[rows] = representation
+        with np.errstate(over="ignore"):  # an overflow is refused below, in one line
+            stored = representation.astype(self.store.dtype)
+        _refuse_overflow(representation, stored)
+        self.store[rows] = stored
         self.labels[rows], self.indices[rows] = labels, indices
         self.written += len(representation)
 
@@ -71,8 +78,8 @@ class FeatureRows:
             rows, position = int(progress["rows"]), int(progress["position"])
             if progress["capacity"] != capacity or not 0 < rows <= min(position, capacity):
                 return None
-            writer = cls(directory, capacity)
-            store = np.lib.format.open_memmap(writer.path, "r+")
+            store = np.lib.format.open_memmap(directory / "features.npy", "r+")
+            writer = cls(directory, capacity, store.dtype.name)
             labels, indices = (np.load(directory / name) for name in PARTIAL_ARRAYS)
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -101,9 +108,21 @@ class FeatureRows:
         return self.written
 
 
+def _refuse_overflow(representation: np.ndarray, stored: np.ndarray) -> None:
+    """A finite value that became infinite when cast to the storage dtype is a DataError."""
+    overflow = np.isinf(stored) & np.isfinite(representation)
+    if overflow.any():
+        peak = float(np.abs(representation[overflow]).max())
+        limit = float(np.finfo(stored.dtype).max)
+        raise DataError(
+            f"representation values up to {peak:.3g} exceed {stored.dtype}'s range (+-{limit:g}) "
+            "of the feature cache: set features.dtype=float32"
+        )
+
+
 def _truncate(path: Path, store: np.memmap, rows: int) -> np.memmap:
     shorter_path = path.with_suffix(".short.npy")
-    shorter = np.lib.format.open_memmap(shorter_path, "w+", np.float32, (rows, store.shape[1]))
+    shorter = np.lib.format.open_memmap(shorter_path, "w+", store.dtype, (rows, store.shape[1]))
     for begin in range(0, rows, CHUNK_ROWS):
         shorter[begin : begin + CHUNK_ROWS] = store[begin : min(rows, begin + CHUNK_ROWS)]
     shorter.flush()

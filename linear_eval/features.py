@@ -112,7 +112,14 @@ def extract_features(
     preprocessing = Preprocessing.from_config(config)
     files = files_of(dataset)
     key = cache_key(
-        extractor.fingerprint, config.data.name, split, subset, config.seed, preprocessing, files
+        extractor.fingerprint,
+        config.data.name,
+        split,
+        subset,
+        config.seed,
+        preprocessing,
+        files,
+        config.features.dtype,
     )
     directory = Path(cache_dir) / key
     if directory.exists():
@@ -132,6 +139,7 @@ def extract_features(
         "split": split,
         "subset": subset,
         "preprocessing": asdict(preprocessing),
+        "dtype": config.features.dtype,
         "classes": classes_of(dataset),
         "files": None if files is None else [str(p) for p in files],
     }
@@ -239,7 +247,7 @@ def _extract_here(
     written."""
     model, normalize = model.to(device), normalize.to(device)
     total = len(loader.dataset)
-    rows, start = resumed or (FeatureRows(directory, total), 0)
+    rows, start = resumed or (FeatureRows(directory, total, config.dtype), 0)
     if start > 0:  # the same loader settings over the images not read yet
         loader = DataLoader(
             Subset(loader.dataset, range(start, total)),

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,10 +41,11 @@ class IndexMismatchError(ConfigError):
 
 @dataclass
 class GalleryIndex:
-    """A faiss index and its metadata (``index.json``)."""
+    """A faiss index, its metadata (``index.json``) and the directory it was saved in."""
 
     index: faiss.Index
     meta: dict
+    directory: Path | None = None
 
     def item(self, row: int) -> str | int:
         """Row ``row`` of the index: an image path, or an index into the dataset split."""
@@ -331,7 +333,7 @@ def save_index(gallery: GalleryIndex, directory: str | Path) -> Path:
     # the index first: a kill between the two renames leaves an index.json that refuses it
     os.replace(temporary, directory / INDEX_FILE)
     atomic_write(directory / META_FILE, (json.dumps(meta) + "\n").encode())
-    gallery.meta = meta
+    gallery.meta, gallery.directory = meta, directory
     return directory
 
 
@@ -361,7 +363,7 @@ def load_index(directory: str | Path) -> GalleryIndex:
         raise damaged(f"faiss cannot read {INDEX_FILE}") from None
     if index.ntotal != count:
         raise damaged(f"{INDEX_FILE} holds {index.ntotal} vectors, {META_FILE} says {count}")
-    gallery = GalleryIndex(index, meta)
+    gallery = GalleryIndex(index, meta, directory)
     if kind.startswith("ivf"):
         set_knob(gallery.index, kind, nprobe)
     elif kind == "hnsw":
@@ -381,9 +383,27 @@ def preprocessing_of(gallery: GalleryIndex) -> Preprocessing:
     )
 
 
-def check_compatible(gallery: GalleryIndex, extractor: FeatureExtractor, feature_dim: int) -> None:
-    """Refuse queries whose encoder or feature dimension is not the index's."""
+def check_compatible(
+    gallery: GalleryIndex,
+    extractor: FeatureExtractor,
+    feature_dim: int,
+    query_checkpoint: str | Path | None = None,
+) -> None:
+    """Refuse queries whose encoder or feature dimension is not the index's. When the query
+    encoder was read from the file that built the index (``query_checkpoint``), that file has
+    changed since: the error gives the command that rebuilds the index from it."""
     built_with, dim = gallery.meta["encoder_fingerprint"], gallery.meta["feature_dim"]
+    recorded = gallery.meta["checkpoint"]
+    same_file = query_checkpoint is not None and Path(query_checkpoint).resolve() == Path(recorded)
+    if same_file and (feature_dim != dim or extractor.fingerprint != built_with):
+        now = f"{feature_dim}-d" if feature_dim != dim else extractor.fingerprint[:12]
+        then = f"{dim}-d" if feature_dim != dim else built_with[:12]
+        appended = gallery.meta.get("appended")
+        later = f", then --append the folders of its {appended:,} later images" if appended else ""
+        raise IndexMismatchError(
+            f"the encoder at {recorded} changed since the index was built (it was {then}, it "
+            f"is {now}): rebuild the index with '{rebuild_command(gallery)}'{later}"
+        )
     if feature_dim != dim or gallery.index.d != feature_dim:
         raise IndexMismatchError(
             f"the index holds {dim}-d features but the query encoder gives {feature_dim}-d: "
@@ -392,6 +412,32 @@ def check_compatible(gallery: GalleryIndex, extractor: FeatureExtractor, feature
     if extractor.fingerprint != built_with:
         raise IndexMismatchError(
             f"the index was built with encoder {built_with[:12]} but the query encoder is "
-            f"{extractor.fingerprint[:12]}: query with --checkpoint {gallery.meta['checkpoint']} "
+            f"{extractor.fingerprint[:12]}: query with --checkpoint {recorded} "
             "or rebuild the index with 'simclr index'"
         )
+
+
+def rebuild_command(gallery: GalleryIndex) -> str:
+    """The ``simclr index`` command that builds ``gallery`` again from its recorded checkpoint,
+    with the gallery options ``index.json`` records: the dataset split or image folder, its
+    subset, the image size, the seed and the index type."""
+    meta = gallery.meta
+    data = meta.get("data") or {}
+    command = ["simclr", "index", "--checkpoint", meta["checkpoint"]]
+    if data.get("name") == "folder":
+        command += ["--folder", str(data.get("path")), "--split", meta["split"]]
+    else:
+        command += ["--split", meta["split"], f"data.name={data.get('name')}"]
+        if data.get("root") is not None:
+            command.append(f"data.root={data['root']}")
+    if meta.get("subset") is not None:
+        command.append(f"data.subset={meta['subset']:g}")
+    image_size = (meta.get("preprocessing") or {}).get("image_size")
+    if image_size is not None:
+        command.append(f"data.image_size={image_size}")
+    if meta.get("seed", 0) != 0:
+        command.append(f"seed={meta['seed']}")
+    command.append(f"retrieval.index_type={meta['index_type']}")
+    if gallery.directory is not None:
+        command += ["--out", str(gallery.directory)]
+    return shlex.join(command)

@@ -25,6 +25,7 @@ from linear_eval.classifier import linear_classifier
 from linear_eval.config import LinearConfig
 from linear_eval.labelled import class_count, labelled
 from linear_eval.metrics import topk_accuracy
+from linear_eval.progress import Progress
 
 
 @contextlib.contextmanager
@@ -104,14 +105,28 @@ def _labelled(features: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, t
     return torch.from_numpy(np.array(rows, dtype=np.float32)), torch.from_numpy(np.array(known))
 
 
+def held_out_size(count: int, config: LinearConfig) -> int:
+    """The training rows held out to choose the weight decay (none for a grid of one)."""
+    if len(config.weight_decays) == 1:
+        return 0
+    return max(1, round(config.held_out_fraction * count))
+
+
 def choose_weight_decay(
-    features: torch.Tensor, labels: torch.Tensor, num_classes: int, config: LinearConfig, seed: int
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    config: LinearConfig,
+    seed: int,
+    progress: Progress | None = None,
 ) -> tuple[float, dict[float, float]]:
-    """The weight decay of the grid with the best top-1 on a held-out part of the training split."""
+    """The weight decay of the grid with the best top-1 on a held-out part of the training split;
+    a ``progress`` step after each fit."""
     if len(config.weight_decays) == 1:
         return config.weight_decays[0], {}
+    progress = progress or Progress("", enabled=False)
     order = torch.randperm(len(features), generator=torch.Generator().manual_seed(seed))
-    held_out = max(1, round(config.held_out_fraction * len(features)))
+    held_out = held_out_size(len(features), config)
     fit_rows, held_rows = order[held_out:], order[:held_out]
     standardize = Standardization.fit(features[fit_rows])
     fit_x, held_x = standardize(features[fit_rows]), standardize(features[held_rows])
@@ -121,6 +136,7 @@ def choose_weight_decay(
             fit_x, labels[fit_rows], num_classes, decay, config, seed
         )
         scores[decay] = _accuracy(classifier, held_x, labels[held_rows])[1]
+        progress.step(f"weight decay {decay:g}: held-out top-1 {100 * scores[decay]:.2f} %")
     best = max(config.weight_decays, key=lambda decay: scores[decay])  # first of equal scores
     return best, scores
 
@@ -132,19 +148,37 @@ def linear_probe(
     test_labels: np.ndarray,
     config: LinearConfig,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> LinearProbeResult:
-    """Top-1 / top-5 on the test split of a linear layer trained on the training split."""
+    """Top-1 / top-5 on the test split of a linear layer trained on the training split; with
+    ``progress``, a line per fit (the weight-decay search, then the final fit) and its ETA."""
     start = time.perf_counter()
     train_x, train_y = _labelled(train_features, train_labels)
     test_x, test_y = _labelled(test_features, test_labels)
     num_classes = class_count(train_y.numpy(), test_y.numpy())
+    progress = progress or Progress("", enabled=False)
+    _announce(progress, len(train_x), config)
     with torch_threads(config.threads):
-        decay, held_out = choose_weight_decay(train_x, train_y, num_classes, config, seed)
+        decay, held_out = choose_weight_decay(train_x, train_y, num_classes, config, seed, progress)
         standardize = Standardization.fit(train_x)
         classifier = train_linear_classifier(
             standardize(train_x), train_y, num_classes, decay, config, seed
         )
         accuracy = _accuracy(classifier, standardize(test_x), test_y)
+    progress.step(f"final fit, weight decay {decay:g}: test top-1 {100 * accuracy[1]:.2f} %")
     return LinearProbeResult(
         accuracy[1], accuracy[5], decay, held_out, seconds=time.perf_counter() - start
     )
+
+
+def _announce(progress: Progress, count: int, config: LinearConfig) -> None:
+    """The fits to come, each weighed by its training rows (the time an epoch takes)."""
+    searched = count - held_out_size(count, config)
+    searches = len(config.weight_decays) if len(config.weight_decays) > 1 else 0
+    plan = f"{searches + 1} fits of {config.epochs} epochs"
+    if searches:
+        plan += (
+            f" ({searches} weight decays on {searched:,} images, {count - searched:,} held "
+            f"out; then the final one on {count:,})"
+        )
+    progress.begin("linear probe", [searched] * searches + [count], plan)

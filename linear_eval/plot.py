@@ -91,6 +91,6 @@ def plot_embedding(
     """Sample, reduce to 2-D and draw; returns the PNG's path and the method used."""
     rows = sample_rows(len(features), config.max_points, seed)
     method = resolved_method(config.method)
-    coordinates = embed_2d(np.asarray(features)[rows], method, seed)
+    coordinates = embed_2d(np.asarray(features[rows]), method, seed)  # only the sampled rows
     title = f"{title} ({method}, {len(rows):,} points)"
     return draw_map(coordinates, labels[rows], classes, path, title, config.point_size), method

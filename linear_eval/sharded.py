@@ -42,9 +42,9 @@ class _Frozen(L.LightningModule):
 class _ShardWriter(BasePredictionWriter):
     """Each process's rows into ``shards/rank<R>`` as they are computed."""
 
-    def __init__(self, shards: Path, total: int) -> None:
+    def __init__(self, shards: Path, total: int, dtype: str) -> None:
         super().__init__(write_interval="batch")
-        self.shards, self.total = shards, total
+        self.shards, self.total, self.dtype = shards, total, dtype
         self.rows: FeatureRows | None = None
 
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -52,7 +52,7 @@ class _ShardWriter(BasePredictionWriter):
         directory.mkdir(parents=True, exist_ok=True)
         # the unrepeated sampler gives rank r the images r, r + W, r + 2W, ...
         capacity = len(range(trainer.global_rank, self.total, trainer.world_size))
-        self.rows = FeatureRows(directory, capacity)
+        self.rows = FeatureRows(directory, capacity, self.dtype)
 
     def write_on_batch_end(
         self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx
@@ -88,16 +88,17 @@ def extract_sharded(
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=config.progress_bar,
-        callbacks=[_ShardWriter(shards, total)],
+        callbacks=[_ShardWriter(shards, total, config.dtype)],
     )
     trainer.predict(_Frozen(model, normalize).eval(), dataloaders=loader, return_predictions=False)
-    written = merge_shards(sorted(shards.glob("rank*")), directory, total)
+    written = merge_shards(sorted(shards.glob("rank*")), directory, total, config.dtype)
     shutil.rmtree(shards)
     return written
 
 
-def merge_shards(shards: list[Path], directory: Path, total: int) -> int:
-    """The rows of every shard in the order of their dataset indices, into ``directory``."""
+def merge_shards(shards: list[Path], directory: Path, total: int, dtype: str = "float16") -> int:
+    """The rows of every shard in the order of their dataset indices, into ``directory``, stored
+    in ``dtype`` (the shards', so no value is rounded twice)."""
     parts = [s for s in shards if (s / "indices.npy").is_file()]  # a shard of no readable image
     indices = [np.load(s / "indices.npy") for s in parts]
     features = [np.load(s / "features.npy", mmap_mode="r") for s in parts]
@@ -105,7 +106,7 @@ def merge_shards(shards: list[Path], directory: Path, total: int) -> int:
     shard_of = np.concatenate([np.full(len(i), k) for k, i in enumerate(indices)] or [[]])
     row_of = np.concatenate([np.arange(len(i)) for i in indices] or [[]])
     order = np.argsort(np.concatenate(indices or [[]]), kind="stable")
-    rows = FeatureRows(directory, total)
+    rows = FeatureRows(directory, total, dtype)
     for begin in range(0, len(order), CHUNK_ROWS):
         chunk = order[begin : begin + CHUNK_ROWS]
         shard, row = shard_of[chunk].astype(int), row_of[chunk].astype(int)

@@ -57,6 +57,21 @@ def started_by_external_launcher() -> bool:
     return RUN_NAME_ENV not in os.environ and launcher_variables_set()
 
 
+def slurm_job() -> str | None:
+    """The SLURM job (``ARRAY_TASK`` for an array) this process runs in, outside an interactive
+    allocation; None outside SLURM. A requeued job keeps it."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job or os.environ.get("SLURM_JOB_NAME") in ("bash", "interactive"):
+        return None
+    array = os.environ.get("SLURM_ARRAY_JOB_ID")
+    return f"{array}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}" if array else job
+
+
+def slurm_restarts() -> int:
+    """How many times SLURM requeued this job (0: its first start)."""
+    return int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
+
+
 def job_id() -> str | None:
     """The id the external launcher gave this job, the same in every process (None: none)."""
     if _slurm_tasks() > 1 and os.environ.get("SLURM_JOB_ID"):

@@ -9,6 +9,7 @@ training; it never sends a gradient into f.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import lightning as L
@@ -24,7 +25,8 @@ from simclr.data.registry import normalization, resolved_channels
 from simclr.encoder import Encoder, resolved_stem
 from simclr.head import ProjectionHead
 from simclr.loss import nt_xent_loss
-from simclr.optim import build_optimizer, build_scheduler, scaled_learning_rate
+from simclr.optim import build_optimizer, scaled_learning_rate
+from simclr.schedule import build_scheduler, warmup_cosine
 
 
 class SimCLR(L.LightningModule):
@@ -162,7 +164,11 @@ class SimCLR(L.LightningModule):
         else:
             steps_per_epoch = max(1, total_steps // max(1, self.trainer.max_epochs or 1))
         warmup_steps = round(self.config.optimizer.warmup_epochs * steps_per_epoch)
-        scheduler = build_scheduler(optimizer, min(warmup_steps, total_steps), total_steps)
+        schedule = warmup_cosine(min(warmup_steps, total_steps), total_steps)
+        # a copy: a resumed run's checkpoint overwrites the scheduler's, and ExtendOnResume
+        # compares the two (simclr.schedule)
+        self.planned_schedule = dataclasses.replace(schedule)
+        scheduler = build_scheduler(optimizer, schedule)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},

@@ -1,11 +1,11 @@
-"""Optimizers and the learning-rate schedule of SimCLR pretraining.
+"""Optimizers of SimCLR pretraining and their learning rate.
 
 - Learning rate scaled with the global batch N: ``base_lr * N / 256`` (linear, SimCLR section
   B.1), ``base_lr * sqrt(N / 256)`` (sqrt, better for small batches per appendix B.1) or as is.
 - Biases and normalisation parameters are excluded from weight decay (and, for LARS, from the
   trust ratio).
-- Linear warm-up, then cosine decay to 0 without restarts (SimCLR section 4), stepped once per
-  optimizer step.
+
+The learning-rate schedule (warm-up, cosine) is :mod:`simclr.schedule`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import math
 
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import LambdaLR
 
 from simclr.config.schema import OptimizerConfig
 from simclr.lars import LARS
@@ -67,21 +66,3 @@ def build_optimizer(
     if config.name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=tuple(config.betas))
     raise ValueError(f"optimizer.name={config.name!r} is invalid: allowed: lars, sgd, adamw")
-
-
-def warmup_cosine(warmup_steps: int, total_steps: int):
-    """Multiplier of the peak learning rate at optimizer step ``step`` (0-based)."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
-def build_scheduler(
-    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
-) -> LambdaLR:
-    return LambdaLR(optimizer, warmup_cosine(warmup_steps, total_steps))

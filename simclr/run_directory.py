@@ -21,6 +21,8 @@ from simclr.launch import (
     RUN_NAME_ENV,
     is_global_rank_zero,
     job_id,
+    slurm_job,
+    slurm_restarts,
     started_by_external_launcher,
 )
 
@@ -34,6 +36,7 @@ class RunDirectory:
     path: Path
     writer: bool  # global rank 0: config.yaml, summary.json, encoder.pt
     new: bool  # a new run, not a resumed one
+    requeued: bool = False  # SLURM started this job again: it continues its own run
 
     def claim(self) -> None:
         """Global rank 0 of a new run makes the directory this job's (see :func:`claim`)."""
@@ -50,7 +53,22 @@ def run_directory(run: RunConfig, resume_dir: str | Path | None = None) -> RunDi
     name = run.name or handed_down or _generated_name()
     if writer and run.name is None:
         os.environ[RUN_NAME_ENV] = name  # for the copies Lightning's ddp launcher starts
-    return RunDirectory(Path(run.out_dir) / name, writer, new=True)
+    path = Path(run.out_dir) / name
+    if requeued_here(path):
+        return RunDirectory(path, writer, new=False, requeued=True)
+    return RunDirectory(path, writer, new=True)
+
+
+def requeued_here(path: Path) -> bool:
+    """Whether SLURM requeued the job that started the run in ``path`` and this is that job."""
+    job = slurm_job()
+    if job is None or slurm_restarts() == 0:
+        return False
+    try:
+        owner = json.loads((path / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return owner.get("slurm_job") == job
 
 
 def _generated_name() -> str:
@@ -85,6 +103,7 @@ def claim(path: Path) -> None:
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "started": datetime.now().isoformat(timespec="seconds"),
+        "slurm_job": slurm_job(),  # a requeued job finds its run by it
     }
     with os.fdopen(descriptor, "w") as handle:
         handle.write(json.dumps(owner) + "\n")

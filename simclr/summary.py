@@ -16,6 +16,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from simclr.atomic import atomic_write
+from simclr.clean import human_size, size_of
+from simclr.derived import set_aside_derived_outputs
 from simclr.export import export_encoder
 from simclr.module import SimCLR
 
@@ -32,6 +34,8 @@ class PretrainSummary:
     encoder_path: str
     skipped_images: int = 0  # unreadable image reads left out, all epochs and processes
     training_images: int = 0
+    run_dir_bytes: int = 0  # what the run directory holds at the end (global rank 0's count)
+    checkpoint_bytes: int = 0
 
     def lines(self) -> list[str]:
         def fmt(value: float | None, spec: str) -> str:
@@ -46,6 +50,8 @@ class PretrainSummary:
             f"contrastive top-1    {fmt(self.contrastive_accuracy, '.3f')}",
             f"online probe top-1   {fmt(self.probe_accuracy, '.3f')} (validation split)",
             f"exported encoder     {self.encoder_path}",
+            f"disk                 {human_size(self.run_dir_bytes)} in the run directory "
+            f"({human_size(self.checkpoint_bytes)} of checkpoints)",
         ] + (
             [
                 f"skipped              {self.skipped_images} unreadable of "
@@ -85,9 +91,30 @@ class RunOutputs(Callback):
             training_images=len(getattr(trainer.datamodule, "train_set", None) or []),
         )
         if trainer.is_global_zero:
+            if trainer.ckpt_path is not None:  # resumed: the encoder.pt there is replaced
+                moved = set_aside_derived_outputs(self.run_dir)
+                if moved is not None and not self.quiet:
+                    print(
+                        f"[simclr] the encoder changed: the former encoder's results moved to "
+                        f"{moved} ('simclr clean {self.run_dir}' deletes them)",
+                        flush=True,
+                    )
             export_encoder(pl_module, self.run_dir)
-            text = json.dumps(asdict(self.summary), indent=2) + "\n"
-            atomic_write(self.run_dir / "summary.json", text.encode())
+            write_summary(self.summary, self.run_dir)
+
+
+def write_summary(summary: PretrainSummary, run_dir: Path) -> None:
+    """``summary.json``, atomically."""
+    atomic_write(run_dir / "summary.json", (json.dumps(asdict(summary), indent=2) + "\n").encode())
+
+
+def record_disk(summary: PretrainSummary, run_dir: Path) -> PretrainSummary:
+    """The summary with the bytes the run directory and its checkpoints hold now (after the
+    final checkpoint, which Lightning writes after every other callback), written back."""
+    summary.checkpoint_bytes = size_of(run_dir / "checkpoints")
+    summary.run_dir_bytes = size_of(run_dir)
+    write_summary(summary, run_dir)
+    return summary
 
 
 def _sum_over_processes(trainer: L.Trainer, module: SimCLR) -> int:

@@ -66,4 +66,5 @@ def test_the_wheel_registers_the_command_and_every_sub_command(wheel: zipfile.Zi
         "recipes": "simclr.cli.recipes:register",
         "linear_eval": "linear_eval.commands:register",
         "ablation": "ablation.commands:register",
+        "clean": "simclr.cli.clean:register",
     }

@@ -2,8 +2,8 @@
 
 Each package registers its sub-commands through the ``simclr.commands`` entry point group of
 its distribution (``pyproject.toml``): ``simclr`` adds pretrain (and ``recipes``, the shipped
-YAML files), ``linear_eval`` adds eval, index, retrieve, embed and plot, ``ablation`` adds
-ablate. A registering module imports only
+YAML files, and ``clean``, which removes a run's caches), ``linear_eval`` adds eval, index,
+retrieve, embed and plot, ``ablation`` adds ablate. A registering module imports only
 argparse; each command imports its work when it runs, so ``simclr --help`` loads no Lightning,
 Kornia or torch, and the core package never imports the packages built on it.
 """
@@ -20,8 +20,8 @@ from simclr.errors import SimCLRError
 
 COMMAND_GROUP = "simclr.commands"
 # the order of the help text: the data flow (pretrain, then evaluation, then sweeps of both),
-# then the recipes they read
-PACKAGE_ORDER = ("simclr", "linear_eval", "ablation", "recipes")
+# then the recipes they read, then the clean-up of what they cached
+PACKAGE_ORDER = ("simclr", "linear_eval", "ablation", "recipes", "clean")
 
 
 def registered_commands() -> list[EntryPoint]:
@@ -52,8 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except SimCLRError as error:
-        print(f"simclr {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        # a run stopped by a signal is not an error of the input: 128 + the signal number
+        code = getattr(error, "exit_code", 2)
+        if getattr(error, "announce", True):
+            kind = "error: " if code == 2 else ""
+            print(f"simclr {args.command}: {kind}{error}", file=sys.stderr)
+        return code
     except BrokenPipeError:  # whoever read the output stopped reading (| head): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -27,6 +27,7 @@ from simclr.data.registry import DATASETS
 HEAD_TYPES = ("none", "linear", "mlp")
 OPTIMIZERS = ("lars", "sgd", "adamw")
 LR_SCALINGS = ("linear", "sqrt", "none")
+EXTEND_CHOICES = ("continue", "restart", "constant", "replan")  # simclr.schedule
 STEMS = ("standard", "small", "strided", "pooled")
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true")
 LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")  # Lightning's loggers (simclr.loggers)
@@ -228,9 +229,11 @@ class OptimizerConfig:
     trust_coefficient: float = 0.001  # LARS eta
     warmup_epochs: float = 0.5
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw only
+    extend: str = "continue"  # a resumed run given a larger budget: see simclr.schedule
 
     def check(self) -> None:
         check_choice("optimizer.name", self.name, OPTIMIZERS)
+        check_choice("optimizer.extend", self.extend, EXTEND_CHOICES)
         check_choice("optimizer.lr_scaling", self.lr_scaling, LR_SCALINGS)
         require(self.base_lr > 0, "optimizer.base_lr", self.base_lr, "must be > 0")
         decay = self.weight_decay
@@ -269,7 +272,7 @@ class TrainerConfig:
     # CPU, where torch's SyncBatchNorm cannot run
     sync_batchnorm: Any = "auto"
     log_every_n_steps: int = 10
-    checkpoint_every_n_epochs: int = 1
+    checkpoint_every_n_epochs: int = 0  # epochNNN.ckpt kept every N epochs; 0: none (last, best)
     last_checkpoint_every_n_steps: int = 50  # checkpoints/last.ckpt, and at the final step
     val_every_n_epochs: int = 1
     limit_val_batches: float = 1.0
@@ -283,8 +286,9 @@ class TrainerConfig:
         allowed = "must be -1 (no limit) or >= 1"
         require(steps == -1 or steps >= 1, "trainer.max_steps", steps, allowed)
         check_choice("trainer.precision", self.precision, ("auto", *PRECISIONS))
+        every = self.checkpoint_every_n_epochs
+        require(every >= 0, "trainer.checkpoint_every_n_epochs", every, "must be >= 0 (0: none)")
         for key in (
-            "checkpoint_every_n_epochs",
             "val_every_n_epochs",
             "log_every_n_steps",
             "last_checkpoint_every_n_steps",

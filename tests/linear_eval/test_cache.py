@@ -30,6 +30,7 @@ KEY_ARGUMENTS = {
     "subset_seed": 0,
     "preprocessing": PREPROCESSING,
     "files": None,
+    "dtype": "float16",
 }
 
 
@@ -42,6 +43,7 @@ KEY_ARGUMENTS = {
         ("subset", 11),
         ("subset", None),
         ("subset_seed", 1),
+        ("dtype", "float32"),
         ("preprocessing", Preprocessing(32, 1, (0.3,), (0.3,), True)),
         ("preprocessing", Preprocessing(16, 3, (0.3,), (0.3,), True)),
         ("preprocessing", Preprocessing(16, 1, (0.5,), (0.3,), True)),
@@ -76,18 +78,27 @@ def test_the_key_of_an_image_folder_follows_its_files(tmp_path: Path) -> None:
 def _write_cache(directory: Path) -> None:
     """A finished cache of 3 rows as extraction leaves it: the arrays and their records."""
     directory.mkdir()
-    np.save(directory / "features.npy", np.arange(6, dtype=np.float32).reshape(3, 2))
+    np.save(directory / "features.npy", np.arange(6, dtype=np.float16).reshape(3, 2))
     np.save(directory / "labels.npy", np.array([0, 1, -1]))
     np.save(directory / "indices.npy", np.array([0, 2, 5]))
     meta = {"split": "test", "arrays": array_records(directory)}
     (directory / "meta.json").write_text(json.dumps(meta))
 
 
-def test_a_whole_cache_has_no_problem_and_loads_memory_mapped(tmp_path: Path) -> None:
+def test_a_whole_cache_has_no_problem_and_loads_memory_mapped_as_float32(tmp_path: Path) -> None:
     _write_cache(tmp_path / "key")
     assert cache_problem(tmp_path / "key") is None
     features = load_cached(tmp_path / "key")
-    assert isinstance(features.representation, np.memmap) and features.from_cache
+    stored = features.representation.stored
+    assert isinstance(stored, np.memmap) and stored.dtype == np.float16 and features.from_cache
+    representation = features.representation  # what the protocols see: float32
+    assert representation.dtype == np.float32 and representation.shape == (3, 2)
+    assert representation[1:].dtype == np.float32 and representation[[2, 0]].tolist() == [
+        [4, 5],
+        [0, 1],
+    ]
+    assert np.asarray(representation).dtype == np.float32
+    assert np.array(representation, dtype=np.float64).dtype == np.float64
     assert features.labels.tolist() == [0, 1, -1] and features.indices.tolist() == [0, 2, 5]
     assert features.meta["split"] == "test" and len(features) == 3
 
@@ -212,3 +223,38 @@ def test_a_damaged_cache_is_recomputed_with_a_warning(
     np.testing.assert_array_equal(np.array(again.representation), expected)
     # and the recomputed cache is used as it is from then on
     assert extract_features(loaded.extractor, config, "test", None, run_dir / "cache").from_cache
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_a_float32_cache_of_the_previous_version_is_extracted_again_in_float16(
+    run_dir: Path, synthetic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    from dataclasses import asdict
+
+    from linear_eval import features as features_module
+
+    def version_2_key(fingerprint, dataset, split, subset, subset_seed, preprocessing, files, _):
+        content = {  # what cache_key hashed before the features were stored in float16
+            "version": 2,
+            "encoder": fingerprint,
+            "dataset": dataset,
+            "split": split,
+            "subset": subset,
+            "subset_seed": subset_seed if subset is not None else None,
+            "files": None,
+            "preprocessing": asdict(preprocessing),
+        }
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+    loaded = load_encoder(run_dir)
+    old_config = synthetic.eval_config(loaded.pretrain_config, "features.dtype=float32")
+    with monkeypatch.context() as patch:
+        patch.setattr(features_module, "cache_key", version_2_key)
+        old = extract_features(loaded.extractor, old_config, "test", None, run_dir / "cache")
+    assert old.representation.stored.dtype == np.float32
+    config = synthetic.eval_config(loaded.pretrain_config)  # today's defaults
+    new = extract_features(loaded.extractor, config, "test", None, run_dir / "cache")
+    assert not new.from_cache and new.directory != old.directory
+    assert new.representation.stored.dtype == np.float16
+    np.testing.assert_allclose(new.representation, old.representation, rtol=2**-11, atol=1e-7)

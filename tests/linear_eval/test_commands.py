@@ -348,3 +348,67 @@ def test_append_refuses_another_encoder_and_a_dataset_split_index(
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 1 and "encoder" in errors[0]
     assert (index_dir / "index.faiss").read_bytes() == before  # left as it was
+
+
+def test_a_second_eval_prints_the_same_table_without_refitting(
+    run_dir: Path, synthetic, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from linear_eval import linear
+
+    fit, fits = linear.train_linear_classifier, []
+    monkeypatch.setattr(
+        linear, "train_linear_classifier", lambda *a, **k: fits.append(1) or fit(*a, **k)
+    )
+    command = ["eval", "--checkpoint", str(run_dir), *synthetic.eval_overrides]
+    assert main(command) == 0
+    first, first_fits = capsys.readouterr().out, len(fits)
+    assert first_fits > 0 and (run_dir / "features" / "results").is_dir()
+    assert main(command) == 0
+    second = capsys.readouterr().out
+    assert len(fits) == first_fits and second == first and "linear top-1" in second
+    report = json.loads((run_dir / "eval.json").read_text())
+    assert report["results"]["raw pixels"]["results_from_cache"] == ["knn", "linear"]
+    assert main([*command, "linear.epochs=2"]) == 0  # another setting: fitted again
+    assert len(fits) > first_fits
+
+
+def test_retrieve_after_the_encoder_file_changed_gives_the_command_that_rebuilds_the_index(
+    run_dir: Path, tmp_path: Path, synthetic, save_png, capsys
+) -> None:
+    import shlex
+
+    import torch
+
+    index_dir = tmp_path / "index"
+    build = ["index", "--checkpoint", str(run_dir), "--out", str(index_dir), "--split", "test"]
+    assert main([*build, *synthetic.eval_overrides, "data.subset=20", "seed=3"]) == 0
+    query = save_png(synthetic.images("test").images[0], tmp_path / "query.png")
+    # training went on: the exported encoder has new weights at the path the index recorded
+    state = torch.load(run_dir / "encoder.pt")
+    state["layer4.1.conv2.weight"] = state["layer4.1.conv2.weight"] * 1.5
+    torch.save(state, run_dir / "encoder.pt")
+    capsys.readouterr()
+    retrieve = ["retrieve", str(query), "--index", str(index_dir), "--no-grid"]
+    for checkpoint in ([], ["--checkpoint", str(run_dir)]):  # its own file, named or not
+        assert main([*retrieve, *checkpoint]) == 2
+        (error,) = capsys.readouterr().err.splitlines()
+        assert f"the encoder at {run_dir / 'encoder.pt'} changed since the index was built" in error
+        assert "query with --checkpoint" not in error
+    command = shlex.split(error.split("rebuild the index with ")[1].strip("'"))
+    assert command[:2] == ["simclr", "index"]
+    assert command[2:] == [
+        "--checkpoint",
+        str(run_dir / "encoder.pt"),
+        "--split",
+        "test",
+        "data.name=synthetic_eval",
+        f"data.root={tmp_path / 'data'}",
+        "data.subset=20",
+        "data.image_size=16",
+        "seed=3",
+        "retrieval.index_type=flat",
+        "--out",
+        str(index_dir),
+    ]
+    assert main(command[1:]) == 0  # the command rebuilds the index the query then uses
+    assert main(retrieve) == 0 and f"query {query}" in capsys.readouterr().out

@@ -193,3 +193,24 @@ def test_an_encoder_outside_a_run_directory_is_logged_nowhere(
         shutil.copy(run_dir / name, exported / name)
     assert log_to_run(load_encoder(exported), {"knn": {"20": {"top1": 0.5, "top5": 0.75}}}) == []
     assert sorted(path.name for path in exported.iterdir()) == ["encoder.pt", "encoder.yaml"]
+
+
+def test_float16_cached_features_give_the_results_of_float32_ones(run_dir: Path, synthetic) -> None:
+    loaded = load_encoder(run_dir)
+    results = {}
+    for dtype in ("float16", "float32"):
+        config = synthetic.eval_config(loaded.pretrain_config, f"features.dtype={dtype}")
+        report = evaluate(loaded, config, "all", run_dir / "cache")
+        results[dtype] = report["results"]
+    assert (
+        results["float16"][PRETRAINED]["train"]["cache"]
+        != (
+            results["float32"][PRETRAINED]["train"]["cache"]  # the dtype is part of the cache key
+        )
+    )
+    for name in (PRETRAINED, RAW_PIXELS):
+        half, single = results["float16"][name], results["float32"][name]
+        assert half["knn"] == single["knn"]  # the quadrant classes are far apart: no vote moves
+        # inputs 2^-11 apart train a layer a little apart: at most one of the 32 test images
+        for metric in ("top1", "top5"):
+            assert abs(half["linear"][metric] - single["linear"][metric]) <= 1 / 32

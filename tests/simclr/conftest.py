@@ -85,3 +85,25 @@ def first_run(tmp_path_factory: pytest.TempPathFactory, fashion_mnist_root: Path
         warnings.filterwarnings("ignore", message=".*(num_workers|does not have many workers).*")
         summary = pretrain(config, quiet=True)
     return FirstRun(config, summary, Path(summary.run_dir))
+
+
+@pytest.fixture
+def extra_callbacks(monkeypatch: pytest.MonkeyPatch):
+    """``extra_callbacks(cb, ...)``: callbacks the next ``pretrain`` calls' Trainers also run
+    (after the project's own, before the checkpoint callbacks)."""
+    import simclr.train
+
+    added: list = []
+    build = simclr.train.build_trainer
+
+    def with_extra(*args, **kwargs):
+        trainer = build(*args, **kwargs)
+        trainer.callbacks.extend(added)
+        return trainer
+
+    monkeypatch.setattr(simclr.train, "build_trainer", with_extra)
+
+    def add(*callbacks) -> None:
+        added[:] = callbacks
+
+    return add

@@ -1,9 +1,7 @@
-"""Learning-rate scaling, warm-up + cosine schedule and parameter groups (simclr/optim.py), each
-against values computed by hand."""
+"""Learning-rate scaling and parameter groups (simclr/optim.py), each against values computed by
+hand."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
@@ -11,7 +9,7 @@ from torch import nn
 
 from simclr.config import OptimizerConfig
 from simclr.lars import LARS
-from simclr.optim import build_optimizer, build_scheduler, scaled_learning_rate, warmup_cosine
+from simclr.optim import build_optimizer, scaled_learning_rate
 
 
 @pytest.mark.parametrize(
@@ -32,42 +30,6 @@ def test_scaled_learning_rate(base_lr: float, batch: int, scaling: str, expected
 def test_unknown_scaling_is_refused() -> None:
     with pytest.raises(ValueError, match="optimizer.lr_scaling='cubic'"):
         scaled_learning_rate(1.0, 256, "cubic")
-
-
-@pytest.mark.parametrize(
-    "step, factor",
-    [
-        (0, 0.1),  # first warm-up step: 1 / 10
-        (4, 0.5),
-        (9, 1.0),  # end of warm-up: the peak
-        (10, 1.0),  # cosine starts at its peak
-        (35, 0.5 * (1 + math.cos(math.pi / 4))),
-        (60, 0.5),  # half way through the cosine
-        (110, 0.0),  # the end
-        (500, 0.0),  # and stays there
-    ],
-)
-def test_warmup_cosine_by_hand(step: int, factor: float) -> None:
-    assert warmup_cosine(10, 110)(step) == pytest.approx(factor, abs=1e-12)
-
-
-def test_no_warmup_starts_at_the_peak() -> None:
-    schedule = warmup_cosine(0, 100)
-    assert schedule(0) == 1.0 and schedule(50) == pytest.approx(0.5)
-
-
-def test_scheduler_sets_the_learning_rate_step_by_step() -> None:
-    param = nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([param], lr=2.0)
-    scheduler = build_scheduler(optimizer, warmup_steps=4, total_steps=12)
-    seen = []
-    for _ in range(12):
-        seen.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    expected = [2.0 * f for f in (0.25, 0.5, 0.75, 1.0)]
-    expected += [2.0 * 0.5 * (1 + math.cos(math.pi * k / 8)) for k in range(8)]
-    assert seen == pytest.approx(expected)
 
 
 # ----------------------------------------------------------------------------- groups

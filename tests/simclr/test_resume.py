@@ -7,38 +7,30 @@ import hashlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.simclr.runs import pretrain_command
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 
 def command(tmp_path: Path, data_root: Path, name: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "simclr.cli",
-        "pretrain",
-        f"data.root={data_root}",
-        "data.download=false",
+    return pretrain_command(
+        tmp_path,
+        data_root,
         "data.subset=512",  # 16 batches an epoch: the kill lands mid-epoch, the rest crosses one
-        "data.val_subset=64",
-        "data.batch_size=32",
-        "data.num_workers=0",
-        "trainer.accelerator=cpu",
         "trainer.devices=1",
         "trainer.progress_bar=false",
         "trainer.max_epochs=3",  # max_steps ends the run
         "trainer.max_steps=40",
         "trainer.last_checkpoint_every_n_steps=3",
-        f"run.out_dir={tmp_path}",
         f"run.name={name}",
-    ]
+    )
 
 
 def checkpoint_step(path: Path) -> int:

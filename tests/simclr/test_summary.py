@@ -40,7 +40,16 @@ def test_summary_lines_show_every_value_and_n_a_for_what_was_not_measured() -> N
         "contrastive top-1    0.250",
         "online probe top-1   n/a (validation split)",
         "exported encoder     runs/a/encoder.pt",
+        "disk                 0 B in the run directory (0 B of checkpoints)",
     ]
+
+
+def test_summary_states_the_disk_a_run_took_with_its_checkpoints(first_run) -> None:
+    checkpoints = sorted((first_run.run_dir / "checkpoints").iterdir())
+    assert first_run.summary.checkpoint_bytes == sum(p.stat().st_size for p in checkpoints)
+    assert first_run.summary.run_dir_bytes > first_run.summary.checkpoint_bytes
+    line = summary(run_dir_bytes=3 * 2**20, checkpoint_bytes=2**20).lines()[-1]
+    assert line == "disk                 3.0 MiB in the run directory (1.0 MiB of checkpoints)"
 
 
 def test_summary_names_the_skipped_images_only_when_there_were_some() -> None:
@@ -49,7 +58,7 @@ def test_summary_names_the_skipped_images_only_when_there_were_some() -> None:
         "skipped              3 unreadable of 1,200 images (summed over epochs; each was "
         "warned by name)"
     )
-    assert len(summary(skipped_images=0, training_images=1200).lines()) == 8
+    assert len(summary(skipped_images=0, training_images=1200).lines()) == 9
 
 
 def test_scale_line_states_the_batch_negatives_and_scaled_learning_rate(make_config) -> None:

@@ -22,7 +22,9 @@ from simclr.data.splits import load_split
 from simclr.lars import LARS
 from simclr.loss import nt_xent_loss
 from simclr.module import SimCLR
+from simclr.preemption import TrainingInterrupted
 from simclr.train import pretrain, resume_config
+from tests.simclr.runs import CtrlCAtStep
 
 pytestmark = [
     pytest.mark.slow,
@@ -234,3 +236,47 @@ def test_lars_trains_through_lightning_with_a_layer_wise_trust_ratio(
     # relative to their weights, the layers' gradients differ many times over; their steps do not
     assert max(gradient_scales) / min(gradient_scales) > 5
     assert len(adapted_ratios) > 20
+
+
+# ----------------------------------------------------------------------------- SLURM requeue
+
+
+def test_a_requeued_slurm_job_continues_its_own_run(
+    synthetic, extra_callbacks, monkeypatch, capsys
+) -> None:
+    """SLURM starts a requeued job again with the same command: it must continue the run it
+    began (from last.ckpt), not be refused as a second run, and do nothing once finished."""
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("SLURM_JOB_NAME", "pretrain")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
+    config = synthetic.pretrain_config("trainer.max_epochs=2", "run.name=job")
+    extra_callbacks(CtrlCAtStep(3))
+    with pytest.raises(TrainingInterrupted):  # preempted
+        pretrain(config, quiet=True)
+    extra_callbacks()
+
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    summary = pretrain(config, quiet=True)
+    assert summary.global_step == 16
+    assert "[simclr] resumed at step 4 of 16" in capsys.readouterr().out
+
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "2")  # requeued again after it finished
+    before = fingerprint(Path(summary.run_dir))
+    assert pretrain(config, quiet=True) == summary
+    assert "finished before SLURM requeued this job" in capsys.readouterr().out
+    assert fingerprint(Path(summary.run_dir)) == before
+
+    monkeypatch.setenv("SLURM_JOB_ID", "9999")  # another job: the run is not its own
+    with pytest.raises(ConfigError, match="already holds a run"):
+        pretrain(config, quiet=True)
+
+
+def test_resume_with_the_budget_already_reached_is_refused_in_one_line(first_run) -> None:
+    """Lightning would end at once and leave the former outputs; the error names the setting."""
+    with pytest.raises(ConfigError) as refused:
+        resume_config(first_run.run_dir)
+    message = str(refused.value)
+    assert "at step 20" in message and "trainer.max_steps=20 ends it there" in message
+    assert f"--resume {first_run.run_dir} trainer.max_steps=30" in message
+    with pytest.raises(ConfigError, match=r"trainer.max_epochs=1 ends it there.*max_epochs=[2-9]"):
+        resume_config(first_run.run_dir, ["trainer.max_steps=-1", "trainer.max_epochs=1"])

@@ -25,6 +25,7 @@ COMMANDS = (
     "plot",
     "ablate",
     "recipes",
+    "clean",
 )
 ROOT = Path(__file__).resolve().parents[3]  # the repository
 
@@ -54,7 +55,7 @@ def with_only(monkeypatch: pytest.MonkeyPatch, *points) -> None:
 
 def test_every_package_registers_its_commands_in_the_data_flows_order() -> None:
     names = [point.name for point in registered_commands()]
-    assert names == ["simclr", "linear_eval", "ablation", "recipes"]
+    assert names == ["simclr", "linear_eval", "ablation", "recipes", "clean"]
     commands = next(
         action
         for action in build_parser()._actions

@@ -1,0 +1,35 @@
+"""``simclr clean``: argument parsing; the work is :func:`simclr.clean.clean_run`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``clean`` to the ``simclr`` parser."""
+    parser = commands.add_parser(
+        "clean",
+        help="remove the caches a run directory holds (features, stale outputs)",
+        description="Remove the feature caches and cached probe results (RUN/features/), the "
+        "outputs of a former encoder (RUN/stale/) and, with --checkpoints, the per-epoch "
+        "checkpoints; print each with its size and the total freed. Never removes encoder.pt, "
+        "encoder.yaml, config.yaml, summary.json, checkpoints/last.ckpt or eval.json.",
+    )
+    parser.add_argument("run_dir", metavar="RUN", help="a run directory of simclr pretrain")
+    parser.add_argument(
+        "--checkpoints",
+        action="store_true",
+        help="also remove the per-epoch checkpoints (checkpoints/last.ckpt is kept)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would be removed, remove nothing"
+    )
+    parser.set_defaults(handler=_clean)
+
+
+def _clean(args: argparse.Namespace) -> int:
+    from simclr.clean import clean_run, report_lines
+
+    cleaning = clean_run(args.run_dir, checkpoints=args.checkpoints, dry_run=args.dry_run)
+    print("\n".join(report_lines(cleaning)))
+    return 0
