@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm, convert_inf
 
@@ -81,7 +82,7 @@ class EpochLines(Callback):
     def __init__(self) -> None:
         self._start = 0.0
         self._first_step = 0
-        self._sums: dict[str, float] = {}
+        self._sums: dict[str, torch.Tensor] = {}
         self._batches = 0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -96,17 +97,18 @@ class EpochLines(Callback):
         self._batches += 1
         for name in ("train/loss", "train/contrastive_acc"):
             value = trainer.callback_metrics.get(name)
-            if value is not None:
-                self._sums[name] = self._sums.get(name, 0.0) + float(value)
+            if value is not None:  # summed on its device: no host sync on every step
+                self._sums[name] = self._sums.get(name, 0) + value.detach()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
+        batches = max(1, self._batches)
         line = epoch_line(
             trainer,
             steps=trainer.global_step - self._first_step,
             seconds=time.perf_counter() - self._start,
-            means={name: total / max(1, self._batches) for name, total in self._sums.items()},
+            means={name: float(total) / batches for name, total in self._sums.items()},
             views_per_step=2 * getattr(pl_module, "global_batch_size", lambda: 0)(),
         )
         bar = trainer.progress_bar_callback
