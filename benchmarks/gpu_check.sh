@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # The GPU checks of one short lease on a lent GPU machine, in one call and a fixed time budget:
-#   1. the throughput benchmark on cuda (README's GPU targets: project against the conventional
-#      per-image pipeline and lightly's loop at 32 px, fp32 and bf16-mixed);
+#   0. the views (benchmarks/views.py): aten ops and ms per call of Kornia's modules, the fused
+#      views and the fused views as CUDA graphs at 28/32/96/224 px, the fused stages' profile;
+#      the capture and device-decoding tests on the GPU;
+#   1. the throughput benchmark on cuda (README's GPU targets: project against the ceiling, the
+#      conventional per-image pipeline with 8 workers and lightly's loop at 32, 96 and 224 px,
+#      fp32 and bf16-mixed; then the conventional pipeline with 16 workers at 96 and 224 px);
 #   2. the Fashion-MNIST GPU recipe (configs/fashion_mnist.yaml) for as many epochs as fit the
 #      time left, measured from step 1's throughput, with its full warm-up + cosine schedule;
 #   3. kNN (k = 10, 20, 100, 200) and the linear probe on that encoder's frozen features;
-#   4. with time left, torch.compile's throughput.
 # Each step is bounded by `timeout` and a failure does not stop the next; results go to $OUT.
 #
 # The machine has no internet and its own torch: carry what it lacks in ignored folders,
-#   .whl/      wheels for its Python (kornia, kornia_rs, omegaconf, antlr4, faiss-cpu, lightly)
+#   .whl/      wheels for its Python (kornia, kornia_rs, omegaconf, antlr4, faiss-cpu, lightly,
+#              pytest and its pluggy, iniconfig)
 #              and this project's wheel (pip wheel --no-deps -w .whl .)
 #   .gpudata/  the four Fashion-MNIST *.gz files (/usr/share/datasets/fashion-mnist)
 # then run from the repository root: OUT=/some/dir BUDGET=540 bash benchmarks/gpu_check.sh
 set -u
 OUT=${OUT:-/tmp/gpu_check}
-BUDGET=${BUDGET:-540}       # seconds for the whole script
-RESERVE=${RESERVE:-110}     # seconds kept for the evaluation after pretraining
-PRETRAIN_MIN=${PRETRAIN_MIN:-230}  # seconds kept for pretraining when the throughput runs
+BUDGET=${BUDGET:-460}       # seconds for the whole script (one call of at most 8 minutes)
+RESERVE=${RESERVE:-90}      # seconds kept for the evaluation after pretraining
+PRETRAIN_MIN=${PRETRAIN_MIN:-150}  # seconds kept for pretraining when the throughput runs
 EPOCHS=${EPOCHS:-}          # the recipe's epochs; empty: as many as fit, from the throughput
 DATA=${DATA:-/tmp/data}
 DEVICE=${DEVICE:-cuda}      # cpu: a dry run of this script here, with tiny settings below
@@ -54,15 +58,24 @@ gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
 print("gpu", gpu, "cpus", __import__("os").cpu_count())
 EOF
 
-stage "1. augmentation time per step, each recipe"
-bounded 90 python3 benchmarks/augment.py --device "$DEVICE" --out "$OUT/augment_cuda.json" \
-    || echo "augment: FAILED or cut ($?)"
+stage "0. the views: ops and ms per call, modules / fused / fused as CUDA graphs; stages"
+bounded 60 python3 benchmarks/views.py --device "$DEVICE" --repeats 10 \
+    --out "$OUT/views_cuda.json" || echo "views: FAILED or cut ($?)"
+bounded 45 python3 -m pytest -q -p no:cacheprovider tests/simclr/test_capture.py \
+    tests/simclr/data/test_device_decode.py tests/simclr/test_view_ops.py 2>&1 | tail -5
 
-stage "1b. throughput on cuda, 32 px (project, ceiling, conventional, lightly)"
-bounded $(($(left) - RESERVE - PRETRAIN_MIN)) python3 benchmarks/throughput.py --device "$DEVICE" \
-    --image-sizes 32 --precisions 32-true bf16-mixed --channels-last on --compile off \
-    --workers 8 --rounds 2 --lightly-python "$(command -v python3)" --data-root "$DATA" \
+stage "1. throughput on cuda, 32/96/224 px (project, ceiling, conventional 8 workers, lightly)"
+bounded $(($(left) - RESERVE - PRETRAIN_MIN - 40)) python3 benchmarks/throughput.py \
+    --device "$DEVICE" --image-sizes 32 96 224 --precisions 32-true bf16-mixed \
+    --channels-last on --compile off --workers 8 --rounds 1 \
+    --lightly-python "$(command -v python3)" --data-root "$DATA" \
     --out "$OUT/throughput_cuda.json" $THROUGHPUT_ARGS || echo "throughput: FAILED or cut ($?)"
+stage "1b. the conventional pipeline with 16 workers, 96 and 224 px"
+bounded $(($(left) - RESERVE - PRETRAIN_MIN)) python3 benchmarks/throughput.py \
+    --device "$DEVICE" --image-sizes 96 224 --precisions bf16-mixed --channels-last on \
+    --compile off --workers 16 --variants conventional --data-root "$DATA" \
+    --out "$OUT/throughput_cuda_16_workers.json" $THROUGHPUT_ARGS \
+    || echo "throughput 16 workers: FAILED or cut ($?)"
 
 stage "2. the Fashion-MNIST GPU recipe, as many epochs as fit"
 epochs=${EPOCHS:-$(python3 - "$OUT/throughput_cuda" "$(($(left) - RESERVE - 30))" <<'EOF'
@@ -101,12 +114,5 @@ done
 cp "$OUT"/runs/gpu_recipe/csv/*/metrics.csv "$OUT/recipe_metrics.csv" 2>/dev/null
 rm -rf "$OUT/runs"  # checkpoints and features stay on the machine
 
-if [ "$(left)" -gt 150 ]; then
-    stage "4. torch.compile, bf16, project and ceiling"
-    bounded $(($(left) - 10)) python3 benchmarks/throughput.py --device "$DEVICE" --image-sizes 32 \
-        --precisions bf16-mixed --channels-last on --compile on --variants project ceiling \
-        --data-root "$DATA" --out "$OUT/throughput_cuda_compile.json" $THROUGHPUT_ARGS \
-        || echo "compile: FAILED or cut ($?)"
-fi
 stage "done"
 ls -la "$OUT"

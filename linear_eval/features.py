@@ -5,6 +5,8 @@ mode, no gradient, and no augmentation beyond resizing to ``data.image_size`` an
 Features stream batch by batch into a memory-mapped ``.npy`` file, so a split larger than RAM
 can be extracted; the directory is written under a temporary name and renamed when complete, so
 an interrupted extraction never leaves a cache that looks finished (:mod:`linear_eval.cache`).
+A folder's images are decoded by PIL in the loader's workers whatever ``data.decode`` says:
+decoding JPEG files on the device (:mod:`simclr.data.device_decode`) is pretraining's alone.
 """
 
 from __future__ import annotations

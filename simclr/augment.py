@@ -12,101 +12,35 @@ single channel and random grayscale is the identity, so the colour distortion ke
 brightness and contrast jitter (0.8s each, p as configured) and grayscale is skipped. Images are
 never copied to three channels, which would only triple the encoder's first-layer cost.
 
-All ops are Kornia modules: they run batched on whatever device the batch is on, and draw
-their random parameters independently for each image and each view from torch's RNG, so
-``torch.manual_seed`` reproduces them.
+Two pipelines give the same random variable. ``fused`` (the default) draws every parameter of
+both views in one call (:mod:`simclr.view_parameters`) and applies each op once to the 2B
+images, Kornia's formulas written for few tensor ops (:mod:`simclr.view_ops`). ``modules``
+chains Kornia's augmentation modules (:func:`build_augmentations`), each drawing its own
+parameters and launching its own kernels, which made the views launch-bound on a GPU. Both run
+batched on whatever device the batch is on, draw independently for each image and each view
+from torch's RNG, and are reproduced by ``torch.manual_seed``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import kornia.augmentation as K
 import torch
 from torch import nn
 
-from simclr.config.schema import AugmentConfig
+from simclr import view_ops
+from simclr.capture import capture_of
+from simclr.config.schema import VIEW_PIPELINES, AugmentConfig
 from simclr.data.registry import IMAGENET_MEAN, IMAGENET_STD
 from simclr.preprocess import Normalize, to_unit_float
-
-
-def blur_kernel_size(image_size: int, kernel_fraction: float) -> int:
-    """The odd kernel side closest to ``kernel_fraction * image_size``, at least 3."""
-    side = round(kernel_fraction * image_size)
-    if side % 2 == 0:
-        side += 1
-    return max(3, side)
-
-
-def view_options(config: AugmentConfig) -> dict[str, Any]:
-    """The keyword arguments of :func:`build_augmentations` that an ``augment`` config section
-    sets; an op switched off gets probability 0 (the crop: ``crop=False``)."""
-
-    def p(section) -> float:
-        return section.p if section.enabled else 0.0
-
-    return {
-        "crop": config.crop.enabled,
-        "crop_scale": tuple(config.crop.scale),
-        "crop_ratio": tuple(config.crop.ratio),
-        "flip_p": p(config.flip),
-        "color_p": p(config.color),
-        "color_strength": config.color.strength,
-        "grayscale_p": p(config.grayscale),
-        "blur_p": p(config.blur),
-        "blur_kernel_fraction": config.blur.kernel_fraction,
-        "blur_sigma": tuple(config.blur.sigma),
-        "solarize_p": p(config.solarize),
-        "solarize_threshold": config.solarize.threshold,
-    }
-
-
-def build_augmentations(
-    image_size: int,
-    channels: int,
-    *,
-    crop: bool = True,
-    crop_scale: Sequence[float] = (0.08, 1.0),
-    crop_ratio: Sequence[float] = (3 / 4, 4 / 3),
-    flip_p: float = 0.5,
-    color_p: float = 0.8,
-    color_strength: float = 1.0,
-    grayscale_p: float = 0.2,
-    blur_p: float = 0.5,
-    blur_kernel_fraction: float = 0.1,
-    blur_sigma: Sequence[float] = (0.1, 2.0),
-    solarize_p: float = 0.0,
-    solarize_threshold: float = 0.5,
-) -> nn.Sequential:
-    """The random ops of t ~ T for ``channels``-channel images of side ``image_size``; an op
-    whose probability (or colour strength) is 0 is left out."""
-    ops: list[nn.Module] = []
-    if crop:
-        size = (image_size, image_size)
-        # resample: one batched warp; Kornia's default (slice) loops over the images, which on a
-        # GPU made the augmentations 2x the step (benchmarks/results/augment_cuda_h200.json)
-        ops.append(
-            K.RandomResizedCrop(
-                size, scale=tuple(crop_scale), ratio=tuple(crop_ratio), cropping_mode="resample"
-            )
-        )
-    if flip_p > 0:
-        ops.append(K.RandomHorizontalFlip(p=flip_p))
-    if color_p > 0 and color_strength > 0:
-        s = color_strength
-        colour = 0.8 * s if channels == 3 else 0.0
-        hue = 0.2 * s if channels == 3 else 0.0
-        ops.append(K.ColorJitter(0.8 * s, 0.8 * s, colour, hue, p=color_p))
-    if grayscale_p > 0 and channels == 3:
-        ops.append(K.RandomGrayscale(p=grayscale_p))
-    if blur_p > 0:
-        kernel = blur_kernel_size(image_size, blur_kernel_fraction)
-        ops.append(K.RandomGaussianBlur(kernel, tuple(blur_sigma), p=blur_p))
-    if solarize_p > 0:
-        threshold = (solarize_threshold, solarize_threshold)
-        ops.append(K.RandomSolarize(thresholds=threshold, additions=0.0, p=solarize_p))
-    return nn.Sequential(*ops)
+from simclr.view_modules import (  # noqa: F401 (re-exported: the views' public helpers)
+    _OPTION_NAMES,
+    blur_kernel_size,
+    build_augmentations,
+    view_distribution,
+    view_options,
+)
+from simclr.view_parameters import ViewParameters, draw_view_parameters
 
 
 class SimCLRViews(nn.Module):
@@ -121,6 +55,12 @@ class SimCLRViews(nn.Module):
     solarization (``solarize_p``, SimCLR v2). ``mean``/``std`` default to ImageNet's (their
     average for one channel). :meth:`from_config` builds the same from an ``augment`` section.
 
+    ``pipeline="fused"`` (the default) draws every parameter of both views in one call and
+    applies each op once to all 2B images (:mod:`simclr.view_ops`): about 10x fewer tensor ops
+    than ``"modules"``, the Kornia modules one after the other (:mod:`simclr.view_modules`),
+    which give the same images for the same parameters. ``capture`` replays the fused views as
+    CUDA graphs on a GPU (:mod:`simclr.capture`); ``"auto"`` does so on CUDA, else eagerly.
+
     Input: uint8 in [0, 255] or float in [0, 1], on any device. Output: two float32 tensors of
     shape (B, C, image_size, image_size) on the same device.
     """
@@ -130,18 +70,44 @@ class SimCLRViews(nn.Module):
         image_size: int = 224,
         channels: int = 3,
         *,
+        crop: bool = True,
+        crop_scale: Sequence[float] = (0.08, 1.0),
+        crop_ratio: Sequence[float] = (3 / 4, 4 / 3),
+        flip_p: float = 0.5,
+        color_p: float = 0.8,
+        color_strength: float = 1.0,
+        grayscale_p: float = 0.2,
+        blur_p: float = 0.5,
+        blur_kernel_fraction: float = 0.1,
+        blur_sigma: Sequence[float] = (0.1, 2.0),
+        solarize_p: float = 0.0,
+        solarize_threshold: float = 0.5,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         normalize: bool = True,
-        **options: Any,
+        pipeline: str = "fused",
+        capture: str = "auto",
     ) -> None:
         super().__init__()
-        self.image_size = image_size
-        self.channels = channels
+        if pipeline not in VIEW_PIPELINES:
+            allowed = ", ".join(VIEW_PIPELINES)
+            raise ValueError(f"pipeline={pipeline!r}: expected one of {allowed}")
+        self.image_size, self.channels, self.pipeline = image_size, channels, pipeline
+        options = {k: v for k, v in locals().items() if k in _OPTION_NAMES}
         self.augment = build_augmentations(image_size, channels, **options)
+        self.distribution = view_distribution(channels, options)
+        self.solarize_threshold = solarize_threshold
+        # the fused ops' constants, built once; not state: checkpoints do not hold them
+        kernel = blur_kernel_size(image_size, blur_kernel_fraction)
+        self.register_buffer("blur_taps", view_ops.blur_taps(kernel), persistent=False)
+        grid = view_ops.sampling_grid(image_size)
+        self.register_buffer("sampling_grid", grid, persistent=False)
+        self.register_buffer("luma", view_ops.luma_weights(), persistent=False)
+        self.register_buffer("hue_offsets", view_ops.hue_offsets(), persistent=False)
         mean = list(mean) if mean is not None else _imagenet(IMAGENET_MEAN, channels)
         std = list(std) if std is not None else _imagenet(IMAGENET_STD, channels)
         self.normalize = Normalize(mean, std, enabled=normalize)
+        self.capture = capture_of(capture)
 
     @classmethod
     def from_config(
@@ -153,21 +119,76 @@ class SimCLRViews(nn.Module):
         std: Sequence[float],
     ) -> SimCLRViews:
         """The views an ``augment`` config section describes."""
-        normalize = config.normalize.enabled
         options = view_options(config)
-        return cls(image_size, channels, mean=mean, std=std, normalize=normalize, **options)
+        normalize = config.normalize.enabled
+        return cls(
+            image_size,
+            channels,
+            mean=mean,
+            std=std,
+            normalize=normalize,
+            pipeline=config.pipeline,
+            capture=config.capture,
+            **options,
+        )
 
-    def view(self, images: torch.Tensor) -> torch.Tensor:
-        """One view: a fresh draw of t ~ T for every image, then normalisation."""
+    def resized(self, images: torch.Tensor) -> torch.Tensor:
+        """[0, 1] floats at ``image_size`` where no crop resizes them."""
         images = to_unit_float(images)
-        if images.shape[-2:] != (self.image_size, self.image_size) and not self._crops():
+        if images.shape[-2:] != (self.image_size, self.image_size) and not self.distribution.crop:
             images = nn.functional.interpolate(
                 images, size=(self.image_size, self.image_size), mode="bilinear", antialias=True
             )
-        return self.normalize(self.augment(images).clamp_(0.0, 1.0))
+        return images
 
-    def _crops(self) -> bool:
-        return any(isinstance(op, K.RandomResizedCrop) for op in self.augment)
+    def view(self, images: torch.Tensor) -> torch.Tensor:
+        """One view with the Kornia modules: a fresh draw of t ~ T for every image."""
+        return self.normalize(self.augment(self.resized(images)).clamp_(0.0, 1.0))
+
+    def draw(self, images: torch.Tensor, groups: int = 2) -> ViewParameters:
+        """Parameters of ``groups`` views of every image of ``images``, in one draw."""
+        height, width = images.shape[-2:]
+        rows = groups * images.shape[0]
+        return draw_view_parameters(self.distribution, rows, height, width, images.device, groups)
+
+    def geometry(self, images: torch.Tensor, p: ViewParameters) -> torch.Tensor:
+        """The crop and flip of each view: (B, C, H, W) floats -> (groups * B, C, S, S)."""
+        images = torch.cat([images] * len(p.orders))
+        d = self.distribution
+        if d.crop:
+            return view_ops.crop_and_flip(images, p.box, p.flip, self.sampling_grid)
+        if d.flip_p > 0:  # no crop: the mirror image exactly, without resampling
+            return torch.where(p.flip.view(-1, 1, 1, 1), images.flip(-1), images)
+        return images
+
+    def jitter_group(
+        self, views: torch.Tensor, p: ViewParameters, group: int, order: Sequence[int]
+    ) -> None:
+        """The colour jitter of view ``group``, in ``order``, in place (a captured step)."""
+        n = views.shape[0] // len(p.orders)
+        rows = slice(group * n, (group + 1) * n)
+        constants = (self.luma, self.hue_offsets)
+        views[rows] = view_ops.jitter_rows(views[rows], p, rows, order, constants)
+
+    def finish(self, views: torch.Tensor, p: ViewParameters) -> torch.Tensor:
+        """Grayscale, blur, solarization, each once on every view, then normalisation."""
+        d = self.distribution
+        if d.grayscale_p > 0:
+            views = view_ops.grayscale(views, p.grayscale, self.luma)
+        if d.blur_p > 0:
+            views = view_ops.gaussian_blur(views, self.blur_taps, p.sigma, p.blur)
+        if d.solarize_p > 0:
+            views = view_ops.solarize(views, self.solarize_threshold, p.solarize)
+        return self.normalize(views.clamp(0.0, 1.0))
+
+    def fused(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both views of every image in one pass over 2B images."""
+        images = self.resized(images)
+        p = self.draw(images)
+        views = self.geometry(images, p)
+        if self.distribution.color_p > 0:
+            views = view_ops.jitter(views, p, (self.luma, self.hue_offsets))
+        return self.finish(views, p).chunk(2)
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,7 +196,11 @@ class SimCLRViews(nn.Module):
             raise ValueError(
                 f"expected images of shape (B, {self.channels}, H, W), got {tuple(images.shape)}"
             )
-        return self.view(images), self.view(images)
+        if self.pipeline == "modules":
+            return self.view(images), self.view(images)
+        if self.capture is not None:
+            return self.capture(self, images)
+        return self.fused(images)
 
 
 def _imagenet(statistics: Sequence[float], channels: int) -> list[float]:

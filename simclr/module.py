@@ -21,6 +21,8 @@ from torch import nn
 from simclr.augment import SimCLRViews
 from simclr.config.load import as_config
 from simclr.config.schema import SimCLRConfig
+from simclr.data.device_decode import decode_batch
+from simclr.data.encoded import EncodedBatch
 from simclr.data.registry import normalization, resolved_channels
 from simclr.encoder import Encoder, resolved_stem
 from simclr.head import ProjectionHead
@@ -78,7 +80,10 @@ class SimCLR(L.LightningModule):
 
     # --------------------------------------------------------------------------- batches
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Augment on the device the batch now lives on: uint8 images -> two float views."""
+        """Augment on the device the batch now lives on: uint8 images -> two float views (JPEG
+        files that came encoded, under ``data.decode``, are decoded here first)."""
+        if isinstance(batch, EncodedBatch):
+            batch = decode_batch(batch)
         if batch is None:  # every image of the batch was unreadable
             return None
         images, labels = batch

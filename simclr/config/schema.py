@@ -31,6 +31,8 @@ EXTEND_CHOICES = ("continue", "restart", "constant", "replan")  # simclr.schedul
 STEMS = ("standard", "small", "strided", "pooled")
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true")
 LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")  # Lightning's loggers (simclr.loggers)
+VIEW_PIPELINES = ("fused", "modules")  # simclr.augment
+VIEW_CAPTURES = ("auto", "cuda_graph", "none")  # simclr.capture
 
 
 @dataclass
@@ -47,11 +49,15 @@ class DataConfig:
     val_fraction: float | None = None
     batch_size: int = 256  # per device; the global batch N is this times the number of devices
     num_workers: int | None = None  # null: 0 for in-memory datasets, else 1 per core (<= 8)
+    # where pretraining decodes a folder's JPEG files: workers (PIL, in the loader's workers),
+    # device (torchvision, on the batch's device; workers read bytes), auto: device on CUDA
+    decode: str = "auto"
     download: bool = True  # allow torchvision to download when the files are not found
 
     def check(self) -> None:
         """The checks that pretraining and evaluation share."""
         check_choice("data.name", self.name, sorted(DATASETS))
+        check_choice("data.decode", self.decode, ("auto", "workers", "device"))
         if self.name == "folder":
             require(self.path is not None, "data.path", self.path, "name=folder needs an image dir")
         require(self.image_size >= 8, "data.image_size", self.image_size, "must be >= 8")
@@ -166,12 +172,19 @@ class AugmentConfig:
     blur: BlurConfig = field(default_factory=BlurConfig)
     solarize: SolarizeConfig = field(default_factory=SolarizeConfig)
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
+    # fused: every parameter drawn at once, each op applied once to both views (few launches);
+    # modules: Kornia's augmentation modules one after the other (the same distribution)
+    pipeline: str = "fused"
+    # auto: the fused views replayed as CUDA graphs on a GPU, eager elsewhere; none: eager
+    capture: str = "auto"
 
     def check(self) -> None:
         for section in (self.crop, self.flip, self.color, self.grayscale, self.blur):
             section.check()
         self.solarize.check()
         self.normalize.check()
+        check_choice("augment.pipeline", self.pipeline, VIEW_PIPELINES)
+        check_choice("augment.capture", self.capture, VIEW_CAPTURES)
 
 
 @dataclass

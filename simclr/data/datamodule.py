@@ -1,5 +1,6 @@
 """The LightningDataModule of pretraining: uint8 training batches in a seeded order and, where
-the dataset is labelled, a validation split for the online probe."""
+the dataset is labelled, a validation split for the online probe. A folder's JPEG files reach
+the device still encoded under ``data.decode`` (:mod:`simclr.data.encoded`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
+from lightning.pytorch.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from simclr.data.encoded import EncodedImages, collate_encoded, decoded_where
 from simclr.data.images import ArrayImages, PreparedImages, collate, num_classes_of
 from simclr.data.registry import dataset_spec, resolved_spec
 from simclr.data.splits import load_split
@@ -53,8 +56,10 @@ class SimCLRDataModule(L.LightningDataModule):
         return num_classes_of(self.train_set)
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
-        workers = loader_workers(self.config.num_workers, dataset)
         trainer = self.trainer
+        cuda = trainer is not None and isinstance(trainer.accelerator, CUDAAccelerator)
+        dataset = decoded_where(dataset, self.config.decode, cuda)
+        workers = loader_workers(self.config.num_workers, dataset)
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         if train:  # the order is a function of (seed, epoch, rank): see simclr.sampling
             sampler = EpochSampler(len(dataset), self.config.batch_size, self.seed, rank, world)
@@ -70,7 +75,7 @@ class SimCLRDataModule(L.LightningDataModule):
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=torch.cuda.is_available(),
-            collate_fn=collate,
+            collate_fn=collate_encoded if isinstance(dataset, EncodedImages) else collate,
             # its own generator: making an iterator must not draw from the views' random state
             generator=torch.Generator().manual_seed(self.seed),
         )

@@ -1,4 +1,5 @@
-"""The dataset classes every split is read into, and the one collate function of their loaders.
+"""The dataset classes every split is read into, and the collate function of their loaders
+(a folder whose JPEG files reach the device encoded has its own: :mod:`simclr.data.encoded`).
 
 Images are uint8 tensors (C, H, W) with an integer label (-1 where there is none). A batch of
 images held in memory is one gather (:class:`GatheredBatch`); images read from files are decoded

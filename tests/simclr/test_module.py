@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision
 from torch import nn
 
+from simclr.data.encoded import EncodedImages, collate_encoded
+from simclr.data.images import collate
+from simclr.data.splits import load_split
 from simclr.loss import nt_xent_loss
 from simclr.module import SimCLR
+from tests.simclr.jpegs import write_jpegs, write_png, write_truncated_jpeg
 
 # the module logs through its trainer; these unit tests call the steps without one
 pytestmark = pytest.mark.filterwarnings("ignore:.*self.log.*:UserWarning")
@@ -161,3 +168,29 @@ def test_images_left_out_of_a_batch_are_counted(module: SimCLR) -> None:
     one = module.on_after_batch_transfer((images[:1], labels[:1]), 0)
     assert module.training_step(one, 0) is None  # no negatives, and 7 were unreadable
     assert module.skipped_images == 2 + 7
+
+
+def test_jpeg_files_that_came_encoded_are_decoded_before_the_views(
+    module: SimCLR, tmp_path: Path
+) -> None:
+    write_jpegs(tmp_path)
+    write_png(tmp_path / "png.png")
+    write_truncated_jpeg(tmp_path / "truncated.jpg")  # 8 files, the configured batch
+    data = dataclasses.replace(module.config.data, name="folder", path=str(tmp_path), channels=1)
+    prepared = load_split(data, "all")  # 1 channel, SIZE px: as the module is configured
+    with pytest.warns(UserWarning, match="truncated.jpg"):
+        images, labels = collate([prepared[i] for i in range(len(prepared))])
+    encoded = EncodedImages(prepared)
+    batch = collate_encoded([encoded[i] for i in range(len(encoded))])
+    module.eval()
+    with pytest.warns(UserWarning, match="truncated.jpg"):
+        normalised, out_labels = module.on_after_batch_transfer(batch, 0)
+    torch.testing.assert_close(normalised, (images.float() / 255 - 0.2860) / 0.3530)
+    assert torch.equal(out_labels, labels) and len(labels) == 7
+    module.train()
+    with pytest.warns(UserWarning, match="truncated.jpg"):
+        views = module.on_after_batch_transfer(batch, 0)
+    assert module.training_step(views, 0) is not None and module.skipped_images == 1
+    only_corrupt = collate_encoded([encoded[len(encoded) - 1]])
+    with pytest.warns(UserWarning, match="truncated.jpg"):
+        assert module.on_after_batch_transfer(only_corrupt, 0) is None

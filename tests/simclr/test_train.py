@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import shutil
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -16,6 +18,7 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 from torch import nn
 
+import simclr.module
 import simclr.train
 from simclr.config import ConfigError, load_config
 from simclr.data.splits import load_split
@@ -24,6 +27,7 @@ from simclr.loss import nt_xent_loss
 from simclr.module import SimCLR
 from simclr.preemption import TrainingInterrupted
 from simclr.train import pretrain, resume_config
+from tests.simclr.jpegs import write_jpegs, write_png, write_truncated_jpeg
 from tests.simclr.runs import CtrlCAtStep
 
 pytestmark = [
@@ -236,6 +240,43 @@ def test_lars_trains_through_lightning_with_a_layer_wise_trust_ratio(
     # relative to their weights, the layers' gradients differ many times over; their steps do not
     assert max(gradient_scales) / min(gradient_scales) > 5
     assert len(adapted_ratios) > 20
+
+
+def test_pretraining_decodes_a_folders_jpeg_files_on_the_device(
+    make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "images"
+    train = write_jpegs(folder / "train" / "a")  # 6 JPEGs, a PNG and a corrupt JPEG: one batch
+    write_png(folder / "train" / "b" / "png.png")
+    truncated = write_truncated_jpeg(folder / "train" / "b" / "truncated.jpg")
+    val = write_jpegs(folder / "val" / "a", seed=20)
+    write_png(folder / "val" / "b" / "png.png")
+    decoded: list[str] = []
+
+    def recording(batch):
+        decoded.extend(batch.files)
+        return decode_batch(batch)
+
+    decode_batch = simclr.module.decode_batch
+    monkeypatch.setattr(simclr.module, "decode_batch", recording)
+    config = make_config(
+        "data.name=folder",
+        f"data.path={folder}",
+        "data.decode=device",
+        "data.num_workers=1",  # the batch crosses from a worker process, as in a real run
+        "trainer.max_epochs=2",
+        "trainer.max_steps=2",
+        "trainer.loggers=[]",
+        "run.name=jpegs",
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = pretrain(config, quiet=True)
+    assert summary.global_step == 2 and math.isfinite(summary.final_loss)
+    # the corrupt file, read in each of the two one-batch epochs, was left out and counted
+    assert summary.skipped_images == 2
+    assert sum(f"skipping unreadable image {truncated}" in str(w.message) for w in caught) >= 2
+    assert set(decoded) == {str(p) for p in [*train, truncated, *val]}  # validation's too
 
 
 # ----------------------------------------------------------------------------- SLURM requeue

@@ -66,6 +66,9 @@ BAD_OVERRIDES = [
     (["data.name=folder", "data.path=x", "data.val_fraction=-0.2"], "data.val_fraction"),
     (["data.val_fraction=0.2"], "data.val_fraction"),  # fashion_mnist has its own test split
     (["data.channels=2"], "data.channels"),
+    (["data.decode=gpu"], "data.decode"),
+    (["augment.pipeline=kornia"], "augment.pipeline"),
+    (["augment.capture=graphs"], "augment.capture"),
     (["trainer.max_steps=0"], "trainer.max_steps"),
     (["run.name=a/b"], "run.name"),
     (["optimizer.base_lr=inf"], "optimizer.base_lr"),
@@ -96,6 +99,7 @@ def test_bad_settings_fail_in_one_line_naming_the_key(overrides: list[str], key:
 SECTION_CHECKS = [
     (DataConfig(image_size=4), "data.image_size=4"),
     (DataConfig(channels=2), "data.channels=2"),
+    (DataConfig(decode="gpu"), "data.decode='gpu'"),
     (AugmentConfig(), None),
     (EncoderConfig(stem="tiny"), "encoder.stem='tiny'"),
     (HeadConfig(output_dim=0), "head.output_dim=0"),
@@ -125,6 +129,14 @@ def test_each_section_checks_its_own_values(section, refusal: str | None) -> Non
     with pytest.raises(ConfigError, match=f"^{refusal} is invalid: "):
         section.check()
     type(section)().check()  # its defaults pass
+
+
+def test_a_bad_decode_setting_names_the_allowed_ones() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(None, ["data.decode=nvjpeg"])
+    assert str(error.value) == "data.decode='nvjpeg' is invalid: allowed: auto, workers, device"
+    for decode in ("auto", "workers", "device"):
+        assert load_config(None, [f"data.decode={decode}"]).data.decode == decode
 
 
 def test_augment_check_covers_every_op() -> None:

@@ -6,14 +6,18 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from PIL import Image
 
 from simclr.data.datamodule import SimCLRDataModule
-from simclr.data.images import ArrayImages
+from simclr.data.device_decode import decode_batch
+from simclr.data.encoded import EncodedBatch, EncodedImages, collate_encoded
+from simclr.data.images import ArrayImages, collate
 from simclr.errors import DataError
 from simclr.sampling import EpochSampler
+from tests.simclr.jpegs import write_jpegs, write_png
 
 
 def test_batch_larger_than_the_dataset_is_one_line(
@@ -102,3 +106,32 @@ def test_a_folder_with_a_held_out_part_pretrains_on_the_rest(tmp_path: Path, dat
     datamodule.setup()
     train, val = set(datamodule.train_set.source.files), set(datamodule.val_set.source.files)
     assert (len(train), len(val)) == (16, 4) and not train & val
+
+
+def test_auto_decodes_in_the_workers_on_a_cpu_and_device_after_the_transfer(
+    tmp_path: Path, data_config
+) -> None:
+    write_jpegs(tmp_path / "train" / "a")
+    write_png(tmp_path / "train" / "b" / "png.png")
+    write_jpegs(tmp_path / "val" / "a", seed=20)
+    write_png(tmp_path / "val" / "b" / "png.png")
+    cpu = L.Trainer(accelerator="cpu", devices=1, logger=False)
+    loaders = {}
+    for decode in ("auto", "device"):
+        config = data_config(tmp_path, "folder", path=str(tmp_path), image_size=16, batch_size=4)
+        config.decode = decode
+        datamodule = SimCLRDataModule(config, seed=1)
+        datamodule.trainer = cpu
+        loaders[decode] = (datamodule.train_dataloader(), datamodule.val_dataloader())
+    for loader in loaders["auto"]:
+        assert not isinstance(loader.dataset, EncodedImages) and loader.collate_fn is collate
+    for loader in loaders["device"]:
+        assert isinstance(loader.dataset, EncodedImages) and loader.collate_fn is collate_encoded
+    # the same images in the same seeded order, once decoded where the batch is
+    for workers, device in zip(loaders["auto"], loaders["device"]):
+        batches = list(zip(workers, device))
+        assert len(batches) == len(workers) > 0
+        for (images, labels), encoded in batches:
+            assert isinstance(encoded, EncodedBatch)
+            decoded, decoded_labels = decode_batch(encoded)
+            assert torch.equal(decoded, images) and torch.equal(decoded_labels, labels)
