@@ -3,9 +3,10 @@
 #   0. the views (benchmarks/views.py): aten ops and ms per call of Kornia's modules, the fused
 #      views and the fused views as CUDA graphs at 28/32/96/224 px, the fused stages' profile;
 #      the capture and device-decoding tests on the GPU;
-#   1. the throughput benchmark on cuda (README's GPU targets: project against the ceiling, the
-#      conventional per-image pipeline with 8 workers and lightly's loop at 32, 96 and 224 px,
-#      fp32 and bf16-mixed; then the conventional pipeline with 16 workers at 96 and 224 px);
+#   1. the throughput benchmark on cuda (README's GPU targets: project against the ceiling and
+#      the conventional per-image pipeline with 8 workers at 32, 96 and 224 px, fp32 and
+#      bf16-mixed; lightly's loop apart, bf16; the conventional pipeline with 16 workers at 96
+#      and 224 px);
 #   2. the Fashion-MNIST GPU recipe (configs/fashion_mnist.yaml) for as many epochs as fit the
 #      time left, measured from step 1's throughput, with its full warm-up + cosine schedule;
 #   3. kNN (k = 10, 20, 100, 200) and the linear probe on that encoder's frozen features;
@@ -26,6 +27,7 @@ EPOCHS=${EPOCHS:-}          # the recipe's epochs; empty: as many as fit, from t
 DATA=${DATA:-/tmp/data}
 DEVICE=${DEVICE:-cuda}      # cpu: a dry run of this script here, with tiny settings below
 THROUGHPUT_ARGS=${THROUGHPUT_ARGS:-}  # e.g. "--steps 1 --warmup 1" for a dry run
+VIEWS_ARGS=${VIEWS_ARGS:-}            # e.g. "--sizes 28 --batch-size 8" for a dry run
 PRETRAIN_ARGS=${PRETRAIN_ARGS:-}      # e.g. "data.subset=512" for a dry run
 mkdir -p "$OUT"
 start=$(date +%s)
@@ -60,17 +62,23 @@ EOF
 
 stage "0. the views: ops and ms per call, modules / fused / fused as CUDA graphs; stages"
 bounded 60 python3 benchmarks/views.py --device "$DEVICE" --repeats 10 \
-    --out "$OUT/views_cuda.json" || echo "views: FAILED or cut ($?)"
+    --out "$OUT/views_cuda.json" $VIEWS_ARGS || echo "views: FAILED or cut ($?)"
 bounded 45 python3 -m pytest -q -p no:cacheprovider tests/simclr/test_capture.py \
     tests/simclr/data/test_device_decode.py tests/simclr/test_view_ops.py 2>&1 | tail -5
 
-stage "1. throughput on cuda, 32/96/224 px (project, ceiling, conventional 8 workers, lightly)"
-bounded $(($(left) - RESERVE - PRETRAIN_MIN - 40)) python3 benchmarks/throughput.py \
+stage "1. throughput on cuda, 32/96/224 px (project, ceiling, conventional with 8 workers)"
+bounded $(($(left) - RESERVE - PRETRAIN_MIN - 80)) python3 benchmarks/throughput.py \
     --device "$DEVICE" --image-sizes 32 96 224 --precisions 32-true bf16-mixed \
     --channels-last on --compile off --workers 8 --rounds 1 \
-    --lightly-python "$(command -v python3)" --data-root "$DATA" \
+    --variants project ceiling conventional --data-root "$DATA" \
     --out "$OUT/throughput_cuda.json" $THROUGHPUT_ARGS || echo "throughput: FAILED or cut ($?)"
-stage "1b. the conventional pipeline with 16 workers, 96 and 224 px"
+stage "1b. lightly's loop, 8 workers (apart: a broken lightly install loses only its own rows)"
+bounded $(($(left) - RESERVE - PRETRAIN_MIN - 40)) python3 benchmarks/throughput.py \
+    --device "$DEVICE" --image-sizes 32 96 224 --precisions bf16-mixed --channels-last on \
+    --compile off --workers 8 --variants lightly --lightly-python "$(command -v python3)" \
+    --data-root "$DATA" --out "$OUT/throughput_cuda_lightly.json" $THROUGHPUT_ARGS \
+    || echo "throughput lightly: FAILED or cut ($?)"
+stage "1c. the conventional pipeline with 16 workers, 96 and 224 px"
 bounded $(($(left) - RESERVE - PRETRAIN_MIN)) python3 benchmarks/throughput.py \
     --device "$DEVICE" --image-sizes 96 224 --precisions bf16-mixed --channels-last on \
     --compile off --workers 16 --variants conventional --data-root "$DATA" \
