@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ablation.config import AblationConfig, plan_runs
 from ablation.results import latest_rows
-from linear_eval.figure import plt, save_figure
+from linear_eval.figure import new_figure, save_figure
 
 METRICS = [("knn_top1", "kNN top-1"), ("linear_top1", "linear top-1")]
 
@@ -96,7 +96,7 @@ def write_plot(config: AblationConfig, rows: list[dict[str, str]], path: Path) -
     metrics = [(k, label) for k, label in METRICS if k in measured]
     if not metrics:
         return None
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure, axis = new_figure(figsize=(7, 4))
     key = _numeric_key(config)
     planned = [run for run in plan_runs(config) if latest.get(run.name, {}).get("status") == "ok"]
     if key is not None:

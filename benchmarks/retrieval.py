@@ -295,12 +295,9 @@ def best_under_target(rows: list[dict], target: float) -> list[dict]:
 
 
 def plot(rows: list[dict], size: int, path: Path) -> None:
-    import matplotlib
+    from linear_eval.figure import new_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6.4, 4.2))
+    figure, axis = new_figure(figsize=(6.4, 4.2))
     for kind in TYPES:
         points = [(r["batch_ms_per_query"], r["recall_at_10"]) for r in rows if r["type"] == kind]
         if points:

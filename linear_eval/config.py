@@ -305,7 +305,25 @@ def load_eval_config(
     sources = [inherited_sections(pretrain)]
     config: EvalConfig = build_config(EvalConfig, sources, config_file, overrides)
     config.check()
+    if config_file is not None or overrides:
+        _refuse_what_evaluation_ignores(config, build_config(EvalConfig, sources))
     return config
+
+
+# data keys of pretraining that evaluation does not read, and what it reads instead
+IGNORED_DATA_KEYS = {
+    "batch_size": "set features.batch_size",
+    "num_workers": "set features.num_workers",
+    "decode": "evaluation decodes every image with PIL in the loader's workers",
+}
+
+
+def _refuse_what_evaluation_ignores(config: EvalConfig, inherited: EvalConfig) -> None:
+    """A setting that would be accepted and do nothing is refused in one line instead."""
+    for key, instead in IGNORED_DATA_KEYS.items():
+        value = getattr(config.data, key)
+        unread = f"evaluation does not read it: {instead}"
+        require(value == getattr(inherited.data, key), f"data.{key}", value, unread)
 
 
 def adapt_to_encoder(

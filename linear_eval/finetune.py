@@ -32,6 +32,7 @@ from linear_eval.augmented_probe import CropAndFlip
 from linear_eval.config import FinetuneConfig
 from linear_eval.metrics import topk_accuracy
 from simclr.data.images import collate
+from simclr.optim import scaled_learning_rate
 from simclr.preprocess import Normalize, to_unit_float
 
 
@@ -92,7 +93,8 @@ class FineTune(L.LightningModule):
     @property
     def lr(self) -> float:
         """The paper's linear scaling: base_lr x global batch / 256 (appendix B.5)."""
-        return self.config.base_lr * self.config.batch_size * self.config.devices / 256
+        global_batch = self.config.batch_size * self.config.devices
+        return scaled_learning_rate(self.config.base_lr, global_batch, "linear")
 
     def on_train_start(self) -> None:
         # crops and flips from torch's generator, seeded per process (spawned copies share a state)

@@ -40,7 +40,6 @@ from simclr.data.splits import load_split
 from simclr.data.workers import loader_workers
 
 FINE_TUNED, FROM_SCRATCH, LINEAR_PROBE = "fine-tuned", "from scratch", "linear probe"
-METHOD_NAMES = {"scratch": FROM_SCRATCH, "linear": LINEAR_PROBE}
 PAPER_CROP_SCALE = [0.08, 1.0]  # Inception-style random crop (appendix A)
 DEFAULT_FRACTION_CUTOFF = 0.01  # up to 1 % of the labels: 60 epochs, else 30 (appendix B.5)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from linear_eval.figure import plt, save_figure
+from linear_eval.figure import new_figure, save_figure
 
 
 def _show(axis, image: torch.Tensor, title: str) -> None:
@@ -28,7 +28,7 @@ def draw_neighbours(
 ) -> Path:
     """Write ``path``: the uint8 (C, H, W) ``query`` first, then ``neighbours`` with ``titles``."""
     columns = 1 + len(neighbours)
-    figure, axes = plt.subplots(1, columns, figsize=(1.6 * columns, 2.0), squeeze=False)
+    figure, axes = new_figure(1, columns, figsize=(1.6 * columns, 2.0), squeeze=False)
     _show(axes[0, 0], query, query_title)
     for axis, image, title in zip(axes[0, 1:], neighbours, titles):
         _show(axis, image, title)

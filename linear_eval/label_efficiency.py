@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from linear_eval.figure import plt, save_figure
+from linear_eval.figure import new_figure, save_figure
 
 PLOT_FILE = "label_efficiency.png"
 
 
 def plot_label_efficiency(reports: list[dict], path: str | Path, title: str = "") -> Path:
     """Top-1 and top-5 (%) against the labelled fraction (log scale) for every method."""
-    figure, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    figure, axes = new_figure(1, 2, figsize=(9, 3.6))
     methods = list(dict.fromkeys(m for report in reports for m in report["results"]))
     ordered = sorted(reports, key=lambda report: report["labels"]["label_fraction"])
     for axis, metric in zip(axes, ("top1", "top5")):

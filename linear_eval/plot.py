@@ -11,10 +11,11 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 
 from linear_eval.config import PlotConfig
-from linear_eval.figure import plt, save_figure
+from linear_eval.figure import new_figure, save_figure
 from linear_eval.knn import normalized
 
 
@@ -61,11 +62,11 @@ def draw_map(
     point_size: float = 2.0,
 ) -> Path:
     """Scatter ``coordinates`` coloured by label (grey where unlabelled), with a legend."""
-    figure, axis = plt.subplots(figsize=(7, 6))
+    figure, axis = new_figure(figsize=(7, 6))
     known = labels >= 0
     if (~known).any():
         axis.scatter(*coordinates[~known].T, s=point_size, c="lightgrey", label="unlabelled")
-    colours = plt.get_cmap("tab10" if len(np.unique(labels[known])) <= 10 else "tab20")
+    colours = matplotlib.colormaps["tab10" if len(np.unique(labels[known])) <= 10 else "tab20"]
     for label in np.unique(labels[known]):
         rows = labels == label
         name = classes[label] if label < len(classes) else str(label)

@@ -39,7 +39,7 @@ def _gather(tensor: torch.Tensor) -> tuple[torch.Tensor, int, int]:
 
 
 def nt_xent_loss(
-    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, gather: bool = True
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1, gather: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """NT-Xent (SimCLR equation 1) of two views ``z1``, ``z2`` (each (n, d), row k of both
     from image k), averaged over (i, j) and (j, i) as in algorithm 1.
@@ -89,7 +89,7 @@ class NTXentLoss(nn.Module):
     others as negatives; ``forward(z1, z2)`` returns ``(loss, contrastive top-1 accuracy)``.
     With ``gather`` and an initialised process group, N is the global batch of all ranks."""
 
-    def __init__(self, temperature: float = 0.5, gather: bool = True) -> None:
+    def __init__(self, temperature: float = 0.1, gather: bool = True) -> None:
         super().__init__()
         if temperature <= 0:
             raise ValueError(f"temperature={temperature} is invalid: must be > 0")

@@ -45,11 +45,11 @@ def test_markdown_ranks_best_first_with_differences_to_the_reference(tmp_path, w
 
 
 def test_line_plot_for_a_numeric_key_and_bars_otherwise(tmp_path, write_ablation, monkeypatch):
-    import ablation.report as report
+    from matplotlib.axes import Axes
 
     drawn = []
-    monkeypatch.setattr(report.plt.Axes, "plot", lambda self, *a, **k: drawn.append("line"))
-    monkeypatch.setattr(report.plt.Axes, "bar", lambda self, *a, **k: drawn.append("bar"))
+    monkeypatch.setattr(Axes, "plot", lambda self, *a, **k: drawn.append("line"))
+    monkeypatch.setattr(Axes, "bar", lambda self, *a, **k: drawn.append("bar"))
     rows = [
         {"run": name, "overrides": name, "status": "ok", "knn_top1": "0.5"}
         for name in ("loss.temperature=0.1", "loss.temperature=0.5", "no-crop")

@@ -136,3 +136,33 @@ def test_fine_tuning_defaults_follow_appendix_b5() -> None:
     assert settings.fraction == 0.01 and settings.labels_per_class is None
     assert (settings.momentum, settings.weight_decay, settings.base_lr) == (0.9, 0.0, 0.05)
     assert load_eval_config(None, None, ["finetune.labels_per_class=3"]).finetune.fraction is None
+
+
+@pytest.mark.parametrize(
+    ("override", "instead"),
+    [
+        ("data.batch_size=64", "features.batch_size"),
+        ("data.num_workers=3", "features.num_workers"),
+        ("data.decode=device", "PIL"),
+    ],
+)
+def test_a_data_key_evaluation_does_not_read_is_refused(
+    tmp_path: Path, override: str, instead: str
+) -> None:
+    """Accepted and ignored would look like it worked: refused in one line that says what to set,
+    as an override and from a --config file alike."""
+    with pytest.raises(ConfigError, match=f"{override.split('=')[0]}=.*{instead}") as error:
+        load_eval_config(None, None, [override])
+    assert "\n" not in str(error.value)
+    key, value = override.split("=")
+    path = tmp_path / "eval.yaml"
+    path.write_text(f"data:\n  {key.split('.')[1]}: {value}\n")
+    with pytest.raises(ConfigError, match=key):
+        load_eval_config(None, path)
+
+
+def test_the_runs_own_data_settings_are_not_refused(synthetic) -> None:
+    """A run pretrained with batch 64 and 3 workers evaluates: those came from the run."""
+    pretrain = synthetic.pretrain_config("data.batch_size=64", "data.num_workers=3")
+    config = load_eval_config(pretrain, None, ["knn.k=[5]"])
+    assert config.data.batch_size == 64 and config.knn.k == [5]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import torch
 
-from linear_eval.figure import plt
 from linear_eval.grid import draw_neighbours
 
 

@@ -212,3 +212,16 @@ def test_distributed_without_gather_uses_only_local_negatives(
         rows = slice(rank * n, (rank + 1) * n)
         expected = naive_nt_xent(z1[rows], z2[rows], temperature)
         torch.testing.assert_close(results[case, False][0], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_the_default_temperature_is_the_configs() -> None:
+    """One default tau for the library and the config: a user of NTXentLoss() gets the
+    default run's temperature."""
+    import inspect
+
+    from simclr.config.schema import LossConfig
+    from simclr.loss import NTXentLoss
+
+    default = LossConfig().temperature
+    assert inspect.signature(nt_xent_loss).parameters["temperature"].default == default
+    assert NTXentLoss().temperature == default
