@@ -8,6 +8,7 @@ pipeline's one draw (:mod:`simclr.view_parameters`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,22 +50,6 @@ def view_options(config: AugmentConfig) -> dict[str, Any]:
     }
 
 
-_OPTION_NAMES = (
-    "crop",
-    "crop_scale",
-    "crop_ratio",
-    "flip_p",
-    "color_p",
-    "color_strength",
-    "grayscale_p",
-    "blur_p",
-    "blur_kernel_fraction",
-    "blur_sigma",
-    "solarize_p",
-    "solarize_threshold",
-)
-
-
 def view_distribution(channels: int, options: dict[str, Any]) -> ViewDistribution:
     """The distribution that :func:`build_augmentations` with these keyword ``options`` (all of
     ``_OPTION_NAMES``) draws from, for the fused pipeline; an op left out there has probability
@@ -91,21 +76,22 @@ def build_augmentations(
     image_size: int,
     channels: int,
     *,
-    crop: bool = True,
-    crop_scale: Sequence[float] = (0.08, 1.0),
-    crop_ratio: Sequence[float] = (3 / 4, 4 / 3),
-    flip_p: float = 0.5,
-    color_p: float = 0.8,
-    color_strength: float = 1.0,
-    grayscale_p: float = 0.2,
-    blur_p: float = 0.5,
-    blur_kernel_fraction: float = 0.1,
-    blur_sigma: Sequence[float] = (0.1, 2.0),
-    solarize_p: float = 0.0,
-    solarize_threshold: float = 0.5,
+    crop: bool,
+    crop_scale: Sequence[float],
+    crop_ratio: Sequence[float],
+    flip_p: float,
+    color_p: float,
+    color_strength: float,
+    grayscale_p: float,
+    blur_p: float,
+    blur_kernel_fraction: float,
+    blur_sigma: Sequence[float],
+    solarize_p: float,
+    solarize_threshold: float,
 ) -> nn.Sequential:
     """The random ops of t ~ T for ``channels``-channel images of side ``image_size``; an op
-    whose probability (or colour strength) is 0 is left out."""
+    whose probability (or colour strength) is 0 is left out. The paper's defaults are
+    :class:`simclr.augment.SimCLRViews`' (one place)."""
     ops: list[nn.Module] = []
     if crop:
         size = (image_size, image_size)
@@ -132,3 +118,7 @@ def build_augmentations(
         threshold = (solarize_threshold, solarize_threshold)
         ops.append(K.RandomSolarize(thresholds=threshold, additions=0.0, p=solarize_p))
     return nn.Sequential(*ops)
+
+
+# the keyword options of the views (view_options' keys): build_augmentations' keyword arguments
+_OPTION_NAMES = tuple(inspect.signature(build_augmentations).parameters)[2:]

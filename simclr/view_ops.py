@@ -101,7 +101,7 @@ def hue(images: torch.Tensor, turns: torch.Tensor, offsets: torch.Tensor) -> tor
     k = (n + 6 h) mod 6, where v s is the channel range."""
     if images.shape[1] != 3:
         return images
-    two, four, six = offsets[:, :1], offsets[:, 1:2], offsets[:, 2:3]  # 2, 4, 6 (see below)
+    two, four, six = (constant((value,), images.device) for value in (2.0, 4.0, 6.0))
     high, low = images.amax(dim=1, keepdim=True), images.amin(dim=1, keepdim=True)
     chroma = high - low
     r, g, b = images.split(1, dim=1)
@@ -113,7 +113,7 @@ def hue(images: torch.Tensor, turns: torch.Tensor, offsets: torch.Tensor) -> tor
     )
     # chroma 0 means r = g = b and sextant 0: any positive divisor keeps it 0
     h = torch.addcmul(sextant / chroma.clamp(min=1e-20), _column(turns), six)
-    k = torch.remainder(h + offsets[:, 3:], six)
+    k = torch.remainder(h + offsets, six)
     return torch.addcmul(high, chroma, torch.minimum(k, four - k).clamp_(0.0, 1.0), value=-1)
 
 
@@ -188,8 +188,8 @@ def solarize(images: torch.Tensor, threshold: float, apply: torch.Tensor) -> tor
 
 
 def hue_offsets() -> torch.Tensor:
-    """(1, 6, 1, 1): the constants 2, 4, 6 of :func:`hue`, then :data:`HUE_OFFSETS`."""
-    return torch.tensor((2.0, 4.0, 6.0, *HUE_OFFSETS)).view(1, 6, 1, 1)
+    """(1, 3, 1, 1): :data:`HUE_OFFSETS`, a constant of the views."""
+    return torch.tensor(HUE_OFFSETS).view(1, 3, 1, 1)
 
 
 def luma_weights() -> torch.Tensor:
