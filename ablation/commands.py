@@ -27,7 +27,7 @@ def _ablate(args: argparse.Namespace) -> int:
     from ablation.config import load_ablation
     from ablation.report import write_markdown, write_plot
     from ablation.runner import run_sweep
-    from simclr.launch import is_global_rank_zero
+    from simclr.run.launch import is_global_rank_zero
 
     config = load_ablation(args.config, args.overrides)
     result = run_sweep(config)

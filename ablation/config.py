@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from simclr.config import ConfigError, SimCLRConfig, load_config, merge_config
 from simclr.config.recipes import recipe_file
-from simclr.launch import check_devices
+from simclr.run.launch import check_devices
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 from ablation.config import AblationConfig, PlannedRun, check_all_runs, plan_runs, run_config
 from ablation.results import append_result, latest_rows, read_results
 from simclr.config import SimCLRConfig
-from simclr.launch import is_global_rank_zero
+from simclr.run.launch import is_global_rank_zero
 
 Evaluator = Callable[[Path, SimCLRConfig, AblationConfig], dict[str, float]]
 Pretrainer = Callable[..., object]
@@ -104,10 +104,10 @@ def run_sweep(
     this loop and trains each run together with the others; global rank 0 alone evaluates, logs
     and records the results.
     """
-    from simclr.loggers import check_logger_packages
+    from simclr.run.loggers import check_logger_packages
 
     if pretrain_fn is None:
-        from simclr.train import pretrain as pretrain_fn
+        from simclr.run.train import pretrain as pretrain_fn
     writer = is_global_rank_zero()
     log = log if writer else _silent  # rank 0 reports for every process
     out_dir = Path(config.out_dir) / config.name

@@ -63,8 +63,8 @@ EOF
 stage "0. the views: ops and ms per call, modules / fused / fused as CUDA graphs; stages"
 bounded 60 python3 benchmarks/views.py --device "$DEVICE" --repeats 10 \
     --out "$OUT/views_cuda.json" $VIEWS_ARGS || echo "views: FAILED or cut ($?)"
-bounded 45 python3 -m pytest -q -p no:cacheprovider tests/simclr/test_capture.py \
-    tests/simclr/data/test_device_decode.py tests/simclr/test_view_ops.py 2>&1 | tail -5
+bounded 45 python3 -m pytest -q -p no:cacheprovider tests/simclr/views/test_capture.py \
+    tests/simclr/data/test_device_decode.py tests/simclr/views/test_ops.py 2>&1 | tail -5
 
 stage "1. throughput on cuda, 32/96/224 px (project, ceiling, conventional with 8 workers)"
 bounded $(($(left) - RESERVE - PRETRAIN_MIN - 80)) python3 benchmarks/throughput.py \

@@ -26,7 +26,7 @@ from linear_eval.encoders import load_encoder
 from linear_eval.features import extract_features
 from linear_eval.knn import knn_classify
 from simclr.head import ProjectionHead
-from simclr.torch_files import read_torch_file
+from simclr.run.torch_files import read_torch_file
 
 
 def head_of(run: Path, config, feature_dim: int) -> ProjectionHead:

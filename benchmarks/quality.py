@@ -3,7 +3,7 @@
 Both pretrain the same encoder on Fashion-MNIST's training split with the same batch size,
 number of optimizer steps, seed, precision and memory format:
 
-- ``project``  ``simclr.train.pretrain`` with the defaults of ``configs/default.yaml`` (only the
+- ``project``  ``simclr.run.train.pretrain`` with the defaults of ``configs/default.yaml`` (only the
                budget, the data location and the seed are set; validation is skipped, it does
                not change the encoder);
 - ``lightly``  lightly's recipe for small images, as in its CIFAR-10 benchmark:
@@ -63,7 +63,7 @@ from simclr.data.readers import read_fashion_mnist
 from simclr.data.registry import normalization
 from simclr.data.splits import subset_indices
 from simclr.encoder import Encoder, resolved_stem
-from simclr.train import pretrain
+from simclr.run.train import pretrain
 
 METHODS = ("project", "lightly", "random", "raw")
 

@@ -24,8 +24,8 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, machine, median, print_table, resolve_device, stopwatch, write_json
 
-from simclr import view_ops
 from simclr.augment import SimCLRViews
+from simclr.views import ops as view_ops
 
 SETTINGS = ((28, 1), (32, 3), (96, 3), (224, 3))  # (image size, channels)
 OP_TARGET = 400  # issue 24: at most this many aten ops per call, at every size

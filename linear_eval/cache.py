@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from linear_eval.float32_rows import Float32Rows
-from simclr.atomic import sha256_of
+from simclr.run.atomic import sha256_of
 
 # 2: meta.json holds each array's sha256 and shape; 3: features.npy in features.dtype (float16)
 CACHE_VERSION = 3

@@ -102,7 +102,7 @@ def _refuse_external_launcher(command: str) -> None:
     import os
 
     from simclr.errors import ConfigError
-    from simclr.launch import launcher_variables_set
+    from simclr.run.launch import launcher_variables_set
 
     world = int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1")))
     if launcher_variables_set() and world > 1:

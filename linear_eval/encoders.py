@@ -2,7 +2,7 @@
 
 - the pretrained encoder f, read by :func:`simclr.pretrained.read_pretrained` from a Lightning
   checkpoint (``.ckpt``), an exported encoder (``encoder.pt`` + ``encoder.yaml``, see
-  :func:`simclr.export.export_encoder`) or a run directory holding either;
+  :func:`simclr.run.export.export_encoder`) or a run directory holding either;
 - a randomly initialised encoder of the same architecture (a fixed seed, so its features are
   cached like any other);
 - raw pixels: the flattened normalised image, the baseline every representation must beat.

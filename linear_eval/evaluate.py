@@ -32,7 +32,7 @@ from linear_eval.progress import Progress
 from linear_eval.result_cache import cached_result
 from simclr.data.registry import resolved_spec
 from simclr.errors import ConfigError
-from simclr.torch_files import read_torch_file
+from simclr.run.torch_files import read_torch_file
 
 MODES = ("knn", "linear", "all")
 
@@ -227,12 +227,12 @@ def final_metrics(result: dict) -> dict[str, float]:
 
 def log_to_run(loaded: LoadedEncoder, result: dict) -> list[str]:
     """Log the pretrained encoder's ``result`` to the loggers its run's config names, into the
-    runs pretraining logged to (:func:`simclr.loggers.log_final_metrics`), at the step its
+    runs pretraining logged to (:func:`simclr.run.loggers.log_final_metrics`), at the step its
     weights were trained to. Nothing for an encoder outside a run directory; returns the names
     of the loggers written to."""
     if loaded.pretrain_config is None or not (loaded.run_dir / "config.yaml").is_file():
         return []
-    from simclr.loggers import log_final_metrics
+    from simclr.run.loggers import log_final_metrics
 
     metrics, step = final_metrics(result), _trained_steps(loaded)
     return log_final_metrics(loaded.pretrain_config, loaded.run_dir, metrics, step)

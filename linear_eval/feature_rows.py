@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from simclr.atomic import atomic_write
 from simclr.errors import DataError
+from simclr.run.atomic import atomic_write
 
 CHUNK_ROWS = 65_536  # rows copied at once when a file is cut or shards are merged
 PROGRESS_FILE = "progress.json"

@@ -35,13 +35,13 @@ from linear_eval.cache import (
 from linear_eval.config import EvalConfig, FeaturesConfig
 from linear_eval.encoders import FeatureExtractor, frozen
 from linear_eval.feature_rows import PROGRESS_FILE, FeatureRows
-from simclr.atomic import process_running, remove_stale_temporaries
 from simclr.data.images import ArrayImages, GatheredBatch, PreparedImages, collate
 from simclr.data.registry import normalization, resolved_channels
 from simclr.data.splits import load_split
 from simclr.data.workers import loader_workers
 from simclr.errors import DataError
 from simclr.preprocess import Normalize
+from simclr.run.atomic import process_running, remove_stale_temporaries
 
 
 @dataclass(frozen=True)

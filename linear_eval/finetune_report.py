@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from simclr.atomic import atomic_write
+from simclr.run.atomic import atomic_write
 
 REPORT_FILE = "finetune.json"
 SWEEP_FILE = "sweep.json"

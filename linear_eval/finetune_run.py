@@ -196,7 +196,7 @@ def _train_and_test(
     run_dir: Path,
 ) -> dict:
     from linear_eval.encoders import fingerprint
-    from simclr.loggers import build_loggers
+    from simclr.run.loggers import build_loggers
 
     method_dir = run_dir / method.replace(" ", "-")
     method_dir.mkdir(parents=True, exist_ok=True)

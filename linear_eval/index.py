@@ -28,8 +28,8 @@ from linear_eval.config import EvalConfig, RetrievalConfig
 from linear_eval.encoders import FeatureExtractor
 from linear_eval.features import Preprocessing
 from linear_eval.knn import ADD_CHUNK, normalized
-from simclr.atomic import atomic_write, remove_stale_temporaries, sha256_of, temporary_name
 from simclr.errors import ConfigError
+from simclr.run.atomic import atomic_write, remove_stale_temporaries, sha256_of, temporary_name
 
 INDEX_FILE, META_FILE = "index.faiss", "index.json"
 IVF_TRAINING_POINTS_PER_CELL = 64  # k-means sample per cell (faiss warns below 39; its cap is 256)

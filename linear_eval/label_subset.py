@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from simclr.atomic import atomic_write
 from simclr.errors import ConfigError
+from simclr.run.atomic import atomic_write
 
 SUBSET_FILE = "label_subset.json"
 

@@ -5,7 +5,7 @@ the train and test features (their cache keys and the sha256 of every array, so 
 features that differ give a new key) and every setting that changes the result (the probe's
 config, the seed, the k list, the temperature...). A second ``simclr eval`` with the same
 settings reads the results instead of refitting; any change recomputes. Written atomically
-(:func:`simclr.atomic.atomic_write`): a result is whole or absent.
+(:func:`simclr.run.atomic.atomic_write`): a result is whole or absent.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from linear_eval.cache import Features
-from simclr.atomic import atomic_write
+from simclr.run.atomic import atomic_write
 
 RESULTS_FOLDER = "results"
 RESULTS_VERSION = 1  # bumped when a protocol changes what it computes

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from simclr.loss import NTXentLoss, nt_xent_loss
     from simclr.module import SimCLR
     from simclr.pretrained import load_encoder
-    from simclr.train import pretrain
+    from simclr.run.train import pretrain
 
 try:
     __version__ = version("simclr")
@@ -48,7 +48,7 @@ _HOMES = {
     "SimCLRConfig": "simclr.config",
     "load_config": "simclr.config",
     "load_encoder": "simclr.pretrained",
-    "pretrain": "simclr.train",
+    "pretrain": "simclr.run.train",
 }
 
 __all__ = [

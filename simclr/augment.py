@@ -13,8 +13,8 @@ brightness and contrast jitter (0.8s each, p as configured) and grayscale is ski
 never copied to three channels, which would only triple the encoder's first-layer cost.
 
 Two pipelines give the same random variable. ``fused`` (the default) draws every parameter of
-both views in one call (:mod:`simclr.view_parameters`) and applies each op once to the 2B
-images, Kornia's formulas written for few tensor ops (:mod:`simclr.view_ops`). ``modules``
+both views in one call (:mod:`simclr.views.parameters`) and applies each op once to the 2B
+images, Kornia's formulas written for few tensor ops (:mod:`simclr.views.ops`). ``modules``
 chains Kornia's augmentation modules (:func:`build_augmentations`), each drawing its own
 parameters and launching its own kernels, which made the views launch-bound on a GPU. Both run
 batched on whatever device the batch is on, draw independently for each image and each view
@@ -28,19 +28,19 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from simclr import view_ops
-from simclr.capture import capture_of
 from simclr.config.schema import VIEW_PIPELINES, AugmentConfig
 from simclr.data.registry import IMAGENET_MEAN, IMAGENET_STD
 from simclr.preprocess import Normalize, to_unit_float
-from simclr.view_modules import (  # noqa: F401 (re-exported: the views' public helpers)
+from simclr.views import ops as view_ops
+from simclr.views.capture import capture_of
+from simclr.views.kornia_modules import (  # noqa: F401 (re-exported: the views' public helpers)
     _OPTION_NAMES,
     blur_kernel_size,
     build_augmentations,
     view_distribution,
     view_options,
 )
-from simclr.view_parameters import ViewParameters, draw_view_parameters
+from simclr.views.parameters import ViewParameters, draw_view_parameters
 
 
 class SimCLRViews(nn.Module):
@@ -56,10 +56,10 @@ class SimCLRViews(nn.Module):
     average for one channel). :meth:`from_config` builds the same from an ``augment`` section.
 
     ``pipeline="fused"`` (the default) draws every parameter of both views in one call and
-    applies each op once to all 2B images (:mod:`simclr.view_ops`): about 10x fewer tensor ops
-    than ``"modules"``, the Kornia modules one after the other (:mod:`simclr.view_modules`),
+    applies each op once to all 2B images (:mod:`simclr.views.ops`): about 10x fewer tensor ops
+    than ``"modules"``, the Kornia modules one after the other (:mod:`simclr.views.kornia_modules`),
     which give the same images for the same parameters. ``capture`` replays the fused views as
-    CUDA graphs on a GPU (:mod:`simclr.capture`); ``"auto"`` does so on CUDA, else eagerly.
+    CUDA graphs on a GPU (:mod:`simclr.views.capture`); ``"auto"`` does so on CUDA, else eagerly.
 
     Input: uint8 in [0, 255] or float in [0, 1], on any device. Output: two float32 tensors of
     shape (B, C, image_size, image_size) on the same device.

@@ -1,7 +1,7 @@
 """The errors a person running simclr is shown: each message is one line naming the bad value.
 
 The command line prints any :class:`SimCLRError` as ``simclr COMMAND: error: MESSAGE`` and exits
-with status 2, without a traceback (a run stopped by a signal, :mod:`simclr.preemption`, exits
+with status 2, without a traceback (a run stopped by a signal, :mod:`simclr.run.preemption`, exits
 with 128 + the signal number); every other exception is a bug and keeps its traceback.
 """
 

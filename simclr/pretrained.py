@@ -22,7 +22,7 @@ from simclr.config.schema import SimCLRConfig
 from simclr.data.registry import resolved_channels
 from simclr.encoder import Encoder
 from simclr.errors import ConfigError
-from simclr.torch_files import read_torch_file
+from simclr.run.torch_files import read_torch_file
 
 
 @dataclass

@@ -182,8 +182,8 @@ class Synthetic:
 
     def make_run(self, name: str = "run", seed: int = 0) -> Path:
         """A run dir as ``simclr pretrain`` leaves it, with untrained (seeded) weights."""
-        from simclr.export import export_encoder
         from simclr.module import SimCLR
+        from simclr.run.export import export_encoder
 
         config = self.pretrain_config()
         torch.manual_seed(seed)

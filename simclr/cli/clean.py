@@ -1,4 +1,4 @@
-"""``simclr clean``: argument parsing; the work is :func:`simclr.clean.clean_run`."""
+"""``simclr clean``: argument parsing; the work is :func:`simclr.run.clean.clean_run`."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _clean(args: argparse.Namespace) -> int:
-    from simclr.clean import clean_run, report_lines
+    from simclr.run.clean import clean_run, report_lines
 
     cleaning = clean_run(args.run_dir, checkpoints=args.checkpoints, dry_run=args.dry_run)
     print("\n".join(report_lines(cleaning)))

@@ -1,5 +1,5 @@
 """``simclr pretrain``: argument parsing for a pretraining run; the work is
-:func:`simclr.train.pretrain`."""
+:func:`simclr.run.train.pretrain`."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _pretrain(args: argparse.Namespace) -> int:
     from simclr.config import ConfigError, load_config
-    from simclr.train import pretrain, resume_config
+    from simclr.run.train import pretrain, resume_config
 
     if args.resume:
         if args.config:

@@ -30,9 +30,9 @@ LR_SCALINGS = ("linear", "sqrt", "none")
 EXTEND_CHOICES = ("continue", "restart", "constant", "replan")  # simclr.schedule
 STEMS = ("standard", "small", "strided", "pooled")
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true")
-LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")  # Lightning's loggers (simclr.loggers)
+LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")  # Lightning's loggers (simclr.run.loggers)
 VIEW_PIPELINES = ("fused", "modules")  # simclr.augment
-VIEW_CAPTURES = ("auto", "cuda_graph", "none")  # simclr.capture
+VIEW_CAPTURES = ("auto", "cuda_graph", "none")  # simclr.views.capture
 
 
 @dataclass

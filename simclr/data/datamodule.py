@@ -14,10 +14,10 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from simclr.data.encoded import EncodedImages, collate_encoded, decoded_where
 from simclr.data.images import ArrayImages, PreparedImages, collate, num_classes_of
 from simclr.data.registry import dataset_spec, resolved_spec
+from simclr.data.sampling import EpochSampler
 from simclr.data.splits import load_split
 from simclr.data.workers import loader_workers
 from simclr.errors import DataError
-from simclr.sampling import EpochSampler
 
 if TYPE_CHECKING:  # the data package is given a config; it does not read the schema
     from simclr.config.schema import DataConfig
@@ -61,7 +61,7 @@ class SimCLRDataModule(L.LightningDataModule):
         dataset = decoded_where(dataset, self.config.decode, cuda)
         workers = loader_workers(self.config.num_workers, dataset)
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
-        if train:  # the order is a function of (seed, epoch, rank): see simclr.sampling
+        if train:  # the order is a function of (seed, epoch, rank): see simclr.data.sampling
             sampler = EpochSampler(len(dataset), self.config.batch_size, self.seed, rank, world)
         elif world > 1:  # Lightning's own replacement is off for the training order's sake
             sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)

@@ -24,8 +24,8 @@ from torchvision.datasets.utils import download_and_extract_archive, extract_arc
 from simclr.data.checksums import altered_file_error, altered_files
 from simclr.data.folders import WHOLE_FOLDER, held_out_split, split_folders
 from simclr.data.images import ArrayImages, ImageFolder, LabelledSubset
+from simclr.data.plain_pickle import UnsafePickle, load_plain_pickle
 from simclr.errors import DataError
-from simclr.plain_pickle import UnsafePickle, load_plain_pickle
 
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 

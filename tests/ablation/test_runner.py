@@ -77,9 +77,9 @@ def test_unknown_key_is_rejected_before_any_run(tmp_path, write_ablation):
 def test_a_missing_logger_package_stops_the_sweep_before_any_run(
     tmp_path, tiny_budget, write_ablation, monkeypatch
 ):
-    import simclr.loggers
+    import simclr.run.loggers
 
-    monkeypatch.setattr(simclr.loggers, "_importable", lambda module: module != "mlflow")
+    monkeypatch.setattr(simclr.run.loggers, "_importable", lambda module: module != "mlflow")
     budget = [*tiny_budget(tmp_path / "data"), "trainer.loggers=[csv,mlflow]"]
     path = write_ablation(tmp_path / "data", base_overrides=budget, runs=[{"name": "one"}])
     started = []

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from simclr.module import SimCLR
-from simclr.torch_files import read_torch_file
+from simclr.run.torch_files import read_torch_file
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "layers.py"
 

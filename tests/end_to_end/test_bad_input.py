@@ -54,8 +54,8 @@ def _rgb_run(synthetic: Any) -> str:
     """A run whose encoder takes 3-channel images (the synthetic data has 1)."""
     run = synthetic.make_run(name="rgb")
     yaml_path = run / "encoder.yaml"
-    from simclr.atomic import atomic_write
     from simclr.encoder import Encoder
+    from simclr.run.atomic import atomic_write
 
     encoder = Encoder("resnet18", "small", 3, True)
     torch.save(encoder.backbone.state_dict(), run / "encoder.pt")

@@ -1,6 +1,6 @@
 """Pretraining under several processes (2 CPU processes over gloo, the code path NCCL takes on
-GPUs): one process against two, and each launcher Lightning supports (simclr/train.py,
-simclr/launch.py)."""
+GPUs): one process against two, and each launcher Lightning supports (simclr/run/train.py,
+simclr/run/launch.py)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from torch import nn
 
 from simclr.config import SimCLRConfig, load_config
 from simclr.data.datamodule import SimCLRDataModule
-from simclr.launch import RUN_NAME_ENV
 from simclr.module import SimCLR
-from simclr.summary import RunOutputs
-from simclr.train import build_trainer, pretrain
+from simclr.run.launch import RUN_NAME_ENV
+from simclr.run.summary import RunOutputs
+from simclr.run.train import build_trainer, pretrain
 
 pytestmark = [
     pytest.mark.slow,

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from simclr.cli import main
-from simclr.loggers import RUN_IDS_FILE
-from simclr.train import pretrain
+from simclr.run.loggers import RUN_IDS_FILE
+from simclr.run.train import pretrain
 
 pytestmark = [
     pytest.mark.slow,

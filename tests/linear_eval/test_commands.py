@@ -148,7 +148,7 @@ def test_plot_refuses_an_unknown_method_in_one_line(run_dir: Path, tmp_path: Pat
 
 @pytest.mark.slow
 def test_pretrain_then_evaluate_the_real_checkpoint(synthetic, capsys) -> None:
-    from simclr.train import pretrain
+    from simclr.run.train import pretrain
 
     config = synthetic.pretrain_config("run.name=real", "trainer.max_epochs=1")
     summary = pretrain(config, quiet=True)

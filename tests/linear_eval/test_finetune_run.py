@@ -23,7 +23,7 @@ from linear_eval.finetune_run import (
 )
 from linear_eval.label_subset import read_subset
 from simclr.errors import ConfigError
-from simclr.torch_files import read_torch_file
+from simclr.run.torch_files import read_torch_file
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

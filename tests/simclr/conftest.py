@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from simclr.config import SimCLRConfig, load_config
-from simclr.launch import RUN_NAME_ENV
-from simclr.summary import PretrainSummary
-from simclr.train import pretrain
+from simclr.run.launch import RUN_NAME_ENV
+from simclr.run.summary import PretrainSummary
+from simclr.run.train import pretrain
 
 # what torchrun, srun, Lightning's ddp launcher and a hand-started node set
 LAUNCHER_VARIABLES = (
@@ -91,17 +91,17 @@ def first_run(tmp_path_factory: pytest.TempPathFactory, fashion_mnist_root: Path
 def extra_callbacks(monkeypatch: pytest.MonkeyPatch):
     """``extra_callbacks(cb, ...)``: callbacks the next ``pretrain`` calls' Trainers also run
     (after the project's own, before the checkpoint callbacks)."""
-    import simclr.train
+    import simclr.run.train
 
     added: list = []
-    build = simclr.train.build_trainer
+    build = simclr.run.train.build_trainer
 
     def with_extra(*args, **kwargs):
         trainer = build(*args, **kwargs)
         trainer.callbacks.extend(added)
         return trainer
 
-    monkeypatch.setattr(simclr.train, "build_trainer", with_extra)
+    monkeypatch.setattr(simclr.run.train, "build_trainer", with_extra)
 
     def add(*callbacks) -> None:
         added[:] = callbacks

@@ -12,9 +12,9 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
-from simclr.preemption import TrainingInterrupted
+from simclr.run.preemption import TrainingInterrupted
+from simclr.run.train import pretrain, resume_config
 from simclr.schedule import Schedule, build_scheduler, extended, warmup_cosine
-from simclr.train import pretrain, resume_config
 from tests.simclr.runs import CtrlCAtStep
 
 

@@ -12,8 +12,8 @@ import pytest
 
 import simclr.cli
 from simclr.cli import build_parser, main, registered_commands
-from simclr.divergence import TrainingDiverged
 from simclr.errors import ConfigError, DataError, SimCLRError
+from simclr.run.divergence import TrainingDiverged
 
 COMMANDS = (
     "pretrain",

@@ -88,7 +88,7 @@ def test_pretrain_hands_the_loaded_config_to_pretrain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    monkeypatch.setattr("simclr.train.pretrain", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr("simclr.run.train.pretrain", lambda *a, **k: calls.append((a, k)))
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("loss:\n  temperature: 0.3\n")
     assert main(["pretrain", "--config", str(recipe), "data.batch_size=16"]) == 0

@@ -15,8 +15,8 @@ from simclr.data.datamodule import SimCLRDataModule
 from simclr.data.device_decode import decode_batch
 from simclr.data.encoded import EncodedBatch, EncodedImages, collate_encoded
 from simclr.data.images import ArrayImages, collate
+from simclr.data.sampling import EpochSampler
 from simclr.errors import DataError
-from simclr.sampling import EpochSampler
 from tests.simclr.jpegs import write_jpegs, write_png
 
 
