@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from simclr.config.schema import VIEW_PIPELINES, AugmentConfig
+from simclr.config.augment import VIEW_PIPELINES, AugmentConfig
 from simclr.data.registry import IMAGENET_MEAN, IMAGENET_STD
 from simclr.preprocess import Normalize, to_unit_float
 from simclr.views import ops as view_ops

@@ -2,81 +2,131 @@
 
 Algorithm 1 of the SimCLR paper, one optimizer step per batch of N images:
 two augmented views of every image (on the accelerator, after the batch reached it),
-h = f(view), z = g(h), loss = NT-Xent over the 2N projections. An online linear probe trained
-on ``h.detach()`` (cross-entropy, its own parameter group) shows representation quality while
-training; it never sends a gradient into f.
+h = f(view), z = g(h), loss = NT-Xent over the 2N projections. An online linear probe
+(:mod:`simclr.probe`) trained on ``h.detach()`` shows representation quality while training; it
+never sends a gradient into f.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import nn
 
 from simclr.augment import SimCLRViews
 from simclr.config.load import as_config
-from simclr.config.schema import SimCLRConfig
+from simclr.config.schema import OptimizerConfig, SimCLRConfig
+from simclr.data.config import normalization, resolved_channels
 from simclr.data.device_decode import decode_batch
 from simclr.data.encoded import EncodedBatch
-from simclr.data.registry import normalization, resolved_channels
 from simclr.encoder import Encoder, resolved_stem
+from simclr.errors import ConfigError
 from simclr.head import ProjectionHead
 from simclr.loss import nt_xent_loss
 from simclr.optim import build_optimizer, scaled_learning_rate
+from simclr.probe import OnlineProbe
 from simclr.schedule import build_scheduler, warmup_cosine
 
 
 class SimCLR(L.LightningModule):
-    """SimCLR pretraining (Chen et al. 2020, algorithm 1) of ``encoder`` (f) with ``head`` (g)
-    under NT-Xent (equation 1): two views of every image made on the device, h = f(view),
-    z = g(h), the loss over the global batch, and an online linear probe on the detached h.
-    Built from a :class:`simclr.config.SimCLRConfig` (or its dict, as a checkpoint holds it)."""
+    """SimCLR pretraining (Chen et al. 2020, algorithm 1): two views of every image made on the
+    device by ``views`` (t, t' ~ T), h = ``encoder``(view) (f), z = ``head``(h) (g), NT-Xent at
+    ``temperature`` (equation 1) over the global batch, and an optional online ``probe`` on the
+    detached h.
 
-    def __init__(self, config: SimCLRConfig | dict, num_classes: int = 0) -> None:
+    The module composes the blocks it is handed; :meth:`from_config` builds them from a
+    :class:`simclr.config.SimCLRConfig`. ``batch_size`` is the batch of one process: the global
+    batch N is it times Lightning's world size, and sets the learning rate of ``optimizer``
+    (``base_lr * N / 256`` under linear scaling, SimCLR appendix B.1). ``views`` maps uint8
+    images to two float views and has ``normalize`` for validation images, as
+    :class:`simclr.augment.SimCLRViews` does; ``encoder`` has ``feature_dim``."""
+
+    def __init__(
+        self,
+        views: nn.Module,
+        encoder: nn.Module,
+        head: nn.Module,
+        temperature: float = 0.1,
+        *,
+        batch_size: int = 256,
+        optimizer: OptimizerConfig | None = None,
+        probe: OnlineProbe | None = None,
+        channels_last: bool = False,
+    ) -> None:
         super().__init__()
+        self.views, self.encoder, self.head, self.probe = views, encoder, head, probe
+        self.temperature, self.batch_size = temperature, batch_size
+        self.optimizer_config = optimizer if optimizer is not None else OptimizerConfig()
+        self.skipped_images = 0  # by this process, counted for the run's summary
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.encoder.to(memory_format=torch.channels_last)
+
+    @classmethod
+    def from_config(cls, config: SimCLRConfig | dict, num_classes: int = 0) -> SimCLR:
+        """The module a config describes (a dict too, as a checkpoint holds it), with a probe
+        over ``num_classes`` when ``probe.enabled`` and the data has labels. The config and
+        ``num_classes`` are its hyperparameters, so a checkpoint names what built it."""
         config = as_config(config)
-        self.save_hyperparameters(
-            {
-                "config": OmegaConf.to_container(OmegaConf.structured(config)),
-                "num_classes": num_classes,
-            }
-        )
-        self.config = config
         channels = resolved_channels(config.data)
         mean, std = normalization(
             config.data, config.augment.normalize.mean, config.augment.normalize.std
         )
-        self.views = SimCLRViews.from_config(
-            config.augment, config.data.image_size, channels, mean, std
-        )
+        views = SimCLRViews.from_config(config.augment, config.data.image_size, channels, mean, std)
         stem = resolved_stem(config.encoder.stem, config.encoder.name, config.data.image_size)
-        self.encoder = Encoder(config.encoder.name, stem, channels, config.encoder.residual)
-        self.head = ProjectionHead(
-            self.encoder.feature_dim,
-            config.head.type,
-            config.head.hidden_dim,
-            config.head.output_dim,
-            config.head.layers,
-            config.head.batch_norm,
+        encoder = Encoder(config.encoder.name, stem, channels, config.encoder.residual)
+        head_config = config.head
+        head = ProjectionHead(
+            encoder.feature_dim,
+            head_config.type,
+            head_config.hidden_dim,
+            head_config.output_dim,
+            head_config.layers,
+            head_config.batch_norm,
         )
-        self.probe = (
-            nn.Linear(self.encoder.feature_dim, num_classes)
-            if config.probe.enabled and num_classes > 0
-            else None
-        )
-        self.skipped_images = 0  # by this process, counted for the run's summary
-        self.memory_format = (
-            torch.channels_last if config.trainer.channels_last else torch.contiguous_format
-        )
-        if config.trainer.channels_last:
-            self.encoder.to(memory_format=torch.channels_last)
+        probe = None
+        if config.probe.enabled and num_classes > 0:
+            probe = OnlineProbe(
+                encoder.feature_dim, num_classes, config.probe.lr, config.probe.weight_decay
+            )
         if config.trainer.compile:
-            self.encoder.backbone.compile()  # in place: state_dict keys stay torchvision's
+            encoder.backbone.compile()  # in place: state_dict keys stay torchvision's
+        module = cls(
+            views,
+            encoder,
+            head,
+            config.loss.temperature,
+            batch_size=config.data.batch_size,
+            optimizer=config.optimizer,
+            probe=probe,
+            channels_last=config.trainer.channels_last,
+        )
+        container = OmegaConf.to_container(OmegaConf.structured(config))
+        module.save_hyperparameters({"config": container, "num_classes": num_classes})
+        return module
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls, checkpoint_path: str | Path, map_location: Any = "cpu", **unused: Any
+    ) -> SimCLR:
+        """The module a pretraining checkpoint holds, rebuilt by :meth:`from_config` from its
+        hyperparameters and loaded strictly. Only tensors and plain values are read
+        (``weights_only``); a checkpoint without a simclr config is refused in one line."""
+        checkpoint = torch.load(checkpoint_path, map_location=map_location, weights_only=True)
+        hyperparameters = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else {}
+        if not isinstance(hyperparameters, dict) or "config" not in hyperparameters:
+            raise ConfigError(
+                f"checkpoint {checkpoint_path}: not a simclr pretraining checkpoint (no config "
+                "among its hyperparameters)"
+            )
+        module = cls.from_config(hyperparameters["config"], hyperparameters.get("num_classes", 0))
+        module.load_state_dict(checkpoint["state_dict"])
+        return module
 
     # --------------------------------------------------------------------------- batches
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
@@ -103,72 +153,56 @@ class SimCLR(L.LightningModule):
 
     def training_step(self, batch: Any, batch_index: int) -> torch.Tensor | None:
         if batch is None:  # every image of the batch was unreadable: nothing to contrast
-            self.skipped_images += self.config.data.batch_size
+            self.skipped_images += self.batch_size
             return None
         view1, view2, labels = batch
         n = view1.shape[0]
-        self.skipped_images += self.config.data.batch_size - n  # unreadable files left out
+        self.skipped_images += self.batch_size - n  # unreadable files left out
         if n < 2:  # a single readable image has no negatives
             return None
         representation = self.encoder(torch.cat([view1, view2]))
         projection = self.head(representation)
-        loss, accuracy = nt_xent_loss(
-            projection[:n], projection[n:], self.config.loss.temperature, gather=True
-        )
+        loss, accuracy = nt_xent_loss(projection[:n], projection[n:], self.temperature, gather=True)
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         self.log("train/contrastive_acc", accuracy, prog_bar=True, sync_dist=True)
         if self.probe is not None:
-            probe_loss, probe_accuracy = self._probe(representation.detach(), labels.repeat(2))
+            probe_loss, probe_accuracy = self.probe.loss_and_accuracy(
+                representation.detach(), labels.repeat(2)
+            )
             if probe_loss is not None:
                 self.log("train/probe_acc", probe_accuracy, sync_dist=True)
                 loss = loss + probe_loss
         return loss
 
-    def _probe(self, representation: torch.Tensor, labels: torch.Tensor):
-        known = labels >= 0
-        if not known.any():
-            return None, None
-        logits = self.probe(representation[known].float())
-        loss = F.cross_entropy(logits, labels[known])
-        accuracy = (logits.argmax(dim=1) == labels[known]).float().mean()
-        return loss, accuracy
-
     def validation_step(self, batch: Any, batch_index: int) -> None:
         if self.probe is None or batch is None:
             return
         images, labels = batch
-        _, accuracy = self._probe(self.encoder(images), labels)
+        _, accuracy = self.probe.loss_and_accuracy(self.encoder(images), labels)
         if accuracy is not None:
             self.log("val/probe_acc", accuracy, prog_bar=True, sync_dist=True)
 
     # --------------------------------------------------------------------------- optimizer
     def global_batch_size(self) -> int:
+        """N: this process's batch times Lightning's world size (1 without a trainer)."""
         world = self.trainer.world_size if self._trainer is not None else 1
-        return self.config.data.batch_size * world
+        return self.batch_size * world
 
     def learning_rate(self) -> float:
-        opt = self.config.optimizer
-        return scaled_learning_rate(opt.base_lr, self.global_batch_size(), opt.lr_scaling)
+        """The peak learning rate: ``optimizer.base_lr`` scaled with the global batch N."""
+        optimizer = self.optimizer_config
+        return scaled_learning_rate(
+            optimizer.base_lr, self.global_batch_size(), optimizer.lr_scaling
+        )
 
     def configure_optimizers(self):
-        probe_group = []
-        if self.probe is not None:
-            probe_group = [
-                {
-                    "params": list(self.probe.parameters()),
-                    "lr": self.config.probe.lr,
-                    "weight_decay": self.config.probe.weight_decay,
-                }
-            ]
+        probe_group = [self.probe.parameter_group()] if self.probe is not None else []
         model = nn.ModuleList([self.encoder, self.head])
-        optimizer = build_optimizer(model, self.config.optimizer, self.learning_rate(), probe_group)
+        optimizer = build_optimizer(model, self.optimizer_config, self.learning_rate(), probe_group)
         total_steps = int(self.trainer.estimated_stepping_batches)
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is not None and getattr(datamodule, "train_set", None) is not None:
-            steps_per_epoch = max(1, len(datamodule.train_set) // self.global_batch_size())
-        else:
-            steps_per_epoch = max(1, total_steps // max(1, self.trainer.max_epochs or 1))
-        warmup_steps = round(self.config.optimizer.warmup_epochs * steps_per_epoch)
+        warmup_steps = round(
+            self.optimizer_config.warmup_epochs * self._steps_per_epoch(total_steps)
+        )
         schedule = warmup_cosine(min(warmup_steps, total_steps), total_steps)
         # a copy: a resumed run's checkpoint overwrites the scheduler's, and ExtendOnResume
         # compares the two (simclr.schedule)
@@ -178,3 +212,13 @@ class SimCLR(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
         }
+
+    def _steps_per_epoch(self, total_steps: int) -> int:
+        """Lightning's count of a process's training batches an epoch; a loader without a
+        length spreads the planned steps over the epochs."""
+        if self.trainer.num_training_batches == float("inf"):
+            self.trainer.fit_loop.setup_data()  # not loaded yet when max_epochs is -1
+        batches = self.trainer.num_training_batches
+        if batches == float("inf"):
+            return max(1, total_steps // max(1, self.trainer.max_epochs or 1))
+        return max(1, int(batches) // self.trainer.accumulate_grad_batches)

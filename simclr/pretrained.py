@@ -19,8 +19,8 @@ from torch import nn
 
 from simclr.config.load import as_config, load_config
 from simclr.config.schema import SimCLRConfig
-from simclr.data.registry import resolved_channels
-from simclr.encoder import Encoder
+from simclr.data.config import resolved_channels
+from simclr.encoder import Encoder, resolved_stem
 from simclr.errors import ConfigError
 from simclr.run.torch_files import read_torch_file
 
@@ -56,7 +56,8 @@ def read_pretrained(path: str | Path, what: str = "encoder") -> Pretrained:
             raise ConfigError(f"{what} {path}: not a simclr pretraining checkpoint") from None
         architecture = config.encoder
         channels = resolved_channels(config.data)
-        encoder = Encoder(architecture.name, architecture.stem, channels, architecture.residual)
+        stem = resolved_stem(architecture.stem, architecture.name, config.data.image_size)
+        encoder = Encoder(architecture.name, stem, channels, architecture.residual)
         prefix = "encoder."
         state = {
             k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)

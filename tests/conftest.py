@@ -187,7 +187,7 @@ class Synthetic:
 
         config = self.pretrain_config()
         torch.manual_seed(seed)
-        module = SimCLR(config, num_classes=self.classes)
+        module = SimCLR.from_config(config, num_classes=self.classes)
         run_dir = self.tmp_path / name
         (run_dir / "checkpoints").mkdir(parents=True)
         save_config(config, run_dir / "config.yaml")

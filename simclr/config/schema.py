@@ -8,21 +8,17 @@ fields; a bad value fails with a one-line :class:`ConfigError` naming the key, b
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from simclr.backbones import ENCODERS, FAMILIES
-from simclr.config.checks import (
+from simclr.config.augment import AugmentConfig
+from simclr.data.config import DataConfig
+from simclr.errors import (
     check_choice,
     check_finite,
-    check_probability,
-    check_range,
-    check_subset,
-    check_workers,
     require,
 )
-from simclr.data.registry import DATASETS
 
 HEAD_TYPES = ("none", "linear", "mlp")
 OPTIMIZERS = ("lars", "sgd", "adamw")
@@ -31,160 +27,6 @@ EXTEND_CHOICES = ("continue", "restart", "constant", "replan")  # simclr.schedul
 STEMS = ("standard", "small", "strided", "pooled")
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true")
 LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")  # Lightning's loggers (simclr.run.loggers)
-VIEW_PIPELINES = ("fused", "modules")  # simclr.augment
-VIEW_CAPTURES = ("auto", "cuda_graph", "none")  # simclr.views.capture
-
-
-@dataclass
-class DataConfig:
-    name: str = "fashion_mnist"  # a key of simclr.data.DATASETS
-    root: str = "data"  # where datasets are read from or downloaded to
-    path: str | None = None  # image directory, for name=folder
-    image_size: int = 28  # workers resize to image_size x image_size
-    channels: int | None = None  # 1 or 3; null keeps the dataset's own
-    subset: float | None = None  # fraction in (0, 1] or a count > 1 of training images
-    val_subset: float | None = None  # the same for the labelled split used for validation
-    # name=folder without train/ and val/ subfolders: this fraction of each class held out
-    # (seeded) as split val, the rest is split train; null: the folder is the one split all
-    val_fraction: float | None = None
-    batch_size: int = 256  # per device; the global batch N is this times the number of devices
-    num_workers: int | None = None  # null: 0 for in-memory datasets, else 1 per core (<= 8)
-    # where pretraining decodes a folder's JPEG files: workers (PIL, in the loader's workers),
-    # device (torchvision, on the batch's device; workers read bytes), auto: device on CUDA
-    decode: str = "auto"
-    download: bool = True  # allow torchvision to download when the files are not found
-
-    def check(self) -> None:
-        """The checks that pretraining and evaluation share."""
-        check_choice("data.name", self.name, sorted(DATASETS))
-        check_choice("data.decode", self.decode, ("auto", "workers", "device"))
-        if self.name == "folder":
-            require(self.path is not None, "data.path", self.path, "name=folder needs an image dir")
-        require(self.image_size >= 8, "data.image_size", self.image_size, "must be >= 8")
-        require(
-            self.channels in (None, 1, 3), "data.channels", self.channels, "allowed: 1, 3, null"
-        )
-        check_subset("data.subset", self.subset)
-        check_subset("data.val_subset", self.val_subset)
-        fraction = self.val_fraction
-        if fraction is not None:
-            require(0 < fraction < 1, "data.val_fraction", fraction, "must be in (0, 1) or null")
-            allowed = "only for name=folder (the other datasets have a test split): set it to null"
-            require(self.name == "folder", "data.val_fraction", fraction, allowed)
-
-    def check_for_pretraining(self) -> None:
-        self.check()
-        require(
-            self.batch_size >= 2, "data.batch_size", self.batch_size, "must be >= 2 (negatives)"
-        )
-        check_workers("data.num_workers", self.num_workers)
-
-
-@dataclass
-class CropConfig:
-    enabled: bool = True
-    scale: list[float] = field(default_factory=lambda: [0.5, 1.0])  # paper: [0.08, 1.0]
-    ratio: list[float] = field(default_factory=lambda: [3 / 4, 4 / 3])
-
-    def check(self) -> None:
-        check_range("augment.crop.scale", self.scale, 0.0, 1.0, low_open=True)
-        check_range("augment.crop.ratio", self.ratio, 0.0, math.inf, low_open=True)
-
-
-@dataclass
-class FlipConfig:
-    enabled: bool = True
-    p: float = 0.5
-
-    def check(self) -> None:
-        check_probability("augment.flip.p", self.p)
-
-
-@dataclass
-class ColorJitterConfig:
-    enabled: bool = True
-    p: float = 0.8
-    strength: float = 1.0  # s in the paper: jitter (0.8s, 0.8s, 0.8s, 0.2s)
-
-    def check(self) -> None:
-        check_probability("augment.color.p", self.p)
-        require(self.strength >= 0, "augment.color.strength", self.strength, "must be >= 0")
-        allowed = "must be <= 2.5 (hue jitter 0.2s cannot exceed 0.5)"
-        require(self.strength * 0.2 <= 0.5, "augment.color.strength", self.strength, allowed)
-
-
-@dataclass
-class GrayscaleConfig:
-    enabled: bool = True
-    p: float = 0.2
-
-    def check(self) -> None:
-        check_probability("augment.grayscale.p", self.p)
-
-
-@dataclass
-class BlurConfig:
-    enabled: bool = True
-    p: float = 0.5
-    kernel_fraction: float = 0.1  # kernel side as a fraction of the image side (made odd, >= 3)
-    sigma: list[float] = field(default_factory=lambda: [0.1, 2.0])
-
-    def check(self) -> None:
-        check_probability("augment.blur.p", self.p)
-        fraction = self.kernel_fraction
-        require(0 < fraction <= 1, "augment.blur.kernel_fraction", fraction, "must be in (0, 1]")
-        check_range("augment.blur.sigma", self.sigma, 0.0, math.inf, low_open=True)
-
-
-@dataclass
-class SolarizeConfig:
-    enabled: bool = False
-    p: float = 0.2
-    threshold: float = 0.5  # pixels above this (in [0, 1]) are inverted
-
-    def check(self) -> None:
-        check_probability("augment.solarize.p", self.p)
-        check_probability("augment.solarize.threshold", self.threshold)
-
-
-@dataclass
-class NormalizeConfig:
-    enabled: bool = True
-    mean: list[float] | None = None  # null: the dataset's registered statistics
-    std: list[float] | None = None
-
-    def check(self, section: str = "augment.normalize") -> None:
-        for key in ("mean", "std"):
-            value = getattr(self, key)
-            allowed = "must be null or a list of 1 or 3 numbers"
-            require(value is None or len(value) in (1, 3), f"{section}.{key}", value, allowed)
-        if self.std is not None:
-            positive = all(s > 0 for s in self.std)
-            require(positive, f"{section}.std", self.std, "must be > 0")
-
-
-@dataclass
-class AugmentConfig:
-    crop: CropConfig = field(default_factory=CropConfig)
-    flip: FlipConfig = field(default_factory=FlipConfig)
-    color: ColorJitterConfig = field(default_factory=ColorJitterConfig)
-    grayscale: GrayscaleConfig = field(default_factory=GrayscaleConfig)
-    blur: BlurConfig = field(default_factory=BlurConfig)
-    solarize: SolarizeConfig = field(default_factory=SolarizeConfig)
-    normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
-    # fused: every parameter drawn at once, each op applied once to both views (few launches);
-    # modules: Kornia's augmentation modules one after the other (the same distribution)
-    pipeline: str = "fused"
-    # auto: the fused views replayed as CUDA graphs on a GPU, eager elsewhere; none: eager
-    capture: str = "auto"
-
-    def check(self) -> None:
-        for section in (self.crop, self.flip, self.color, self.grayscale, self.blur):
-            section.check()
-        self.solarize.check()
-        self.normalize.check()
-        check_choice("augment.pipeline", self.pipeline, VIEW_PIPELINES)
-        check_choice("augment.capture", self.capture, VIEW_CAPTURES)
 
 
 @dataclass

@@ -4,23 +4,19 @@ the device still encoded under ``data.decode`` (:mod:`simclr.data.encoded`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import lightning as L
 import torch
 from lightning.pytorch.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from simclr.data.config import DataConfig, resolved_spec
 from simclr.data.encoded import EncodedImages, collate_encoded, decoded_where
 from simclr.data.images import ArrayImages, PreparedImages, collate, num_classes_of
-from simclr.data.registry import dataset_spec, resolved_spec
+from simclr.data.registry import dataset_spec
 from simclr.data.sampling import EpochSampler
 from simclr.data.splits import load_split
 from simclr.data.workers import loader_workers
 from simclr.errors import DataError
-
-if TYPE_CHECKING:  # the data package is given a config; it does not read the schema
-    from simclr.config.schema import DataConfig
 
 
 class SimCLRDataModule(L.LightningDataModule):

@@ -6,12 +6,9 @@ evaluation need to know about it. Nothing else changes.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-import numpy as np
 import torchvision
 
 from simclr.data.folders import WHOLE_FOLDER, FolderSplits, folder_splits
@@ -23,9 +20,6 @@ from simclr.data.readers import (
     read_stl10,
 )
 from simclr.errors import DataError
-
-if TYPE_CHECKING:  # the data package is given a config; it does not read the schema
-    from simclr.config.schema import DataConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -107,34 +101,3 @@ def dataset_spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
         raise DataError(f"data.name={name!r} is unknown: allowed: {', '.join(sorted(DATASETS))}")
     return DATASETS[name]
-
-
-def resolved_spec(data: DataConfig) -> DatasetSpec:
-    """The spec of ``data``'s dataset with the splits it has as configured: an image folder's
-    from its subfolders or ``data.val_fraction`` (its class sets checked across splits)."""
-    spec = dataset_spec(data.name)
-    if spec.layout is None:
-        return spec
-    return dataclasses.replace(spec, **asdict(spec.layout(data.path, data.val_fraction)))
-
-
-def resolved_channels(data: DataConfig) -> int:
-    """The configured channel count, or the dataset's own."""
-    return data.channels or dataset_spec(data.name).channels
-
-
-def normalization(data: DataConfig, mean=None, std=None) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std for ``data``'s channel count (explicit values win)."""
-    spec = dataset_spec(data.name)
-    channels = resolved_channels(data)
-    mean = list(mean) if mean is not None else list(spec.mean)
-    std = list(std) if std is not None else list(spec.std)
-
-    def fit(values: list[float]) -> list[float]:
-        if len(values) == channels:
-            return values
-        if channels == 1:
-            return [float(np.mean(values))]
-        return values * 3
-
-    return fit(mean), fit(std)

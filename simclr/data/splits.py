@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
+from simclr.data.config import DataConfig, resolved_channels, resolved_spec
 from simclr.data.images import ArrayImages, LabelledSubset, PreparedImages
-from simclr.data.registry import resolved_channels, resolved_spec
 from simclr.errors import DataError
-
-if TYPE_CHECKING:  # the data package is given a config; it does not read the schema
-    from simclr.config.schema import DataConfig
 
 
 def subset_indices(size: int, subset: float | None, seed: int) -> list[int] | None:

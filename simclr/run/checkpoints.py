@@ -1,11 +1,17 @@
-"""The rolling ``checkpoints/last.ckpt`` that makes an interrupted run resumable."""
+"""The rolling ``checkpoints/last.ckpt`` that makes an interrupted run resumable, and the check
+that a checkpoint fits the module a config describes before a run resumes from it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+
+from simclr.config.schema import SimCLRConfig
+from simclr.errors import ConfigError
+from simclr.module import SimCLR
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -29,3 +35,35 @@ class LastCheckpoint(ModelCheckpoint):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+def check_fits(checkpoint: dict, config: SimCLRConfig, what: str) -> None:
+    """Refuse in one line, before any work, a checkpoint that ``SimCLR.from_config(config)``
+    cannot load strictly: one of another program, or of another architecture (a resumed run
+    whose overrides changed the encoder, say). ``what`` names the checkpoint."""
+    hyperparameters = checkpoint.get("hyper_parameters")
+    weights = checkpoint.get("state_dict")
+    if not isinstance(hyperparameters, dict) or "config" not in hyperparameters:
+        raise ConfigError(
+            f"{what}: not a simclr pretraining checkpoint (no config among its hyperparameters)"
+        )
+    module = SimCLR.from_config(config, hyperparameters.get("num_classes", 0))
+    expected = {name: tuple(value.shape) for name, value in module.state_dict().items()}
+    found = {
+        name: tuple(value.shape)
+        for name, value in (weights if isinstance(weights, dict) else {}).items()
+        if isinstance(value, torch.Tensor)
+    }
+    if found == expected:
+        return
+    differences = [f"missing {name}" for name in expected if name not in found]
+    differences += [f"unexpected {name}" for name in found if name not in expected]
+    differences += [
+        f"{name} is {found[name]}, not {expected[name]}"
+        for name in expected
+        if name in found and found[name] != expected[name]
+    ]
+    shown = ", ".join(differences[:3]) + (
+        f" and {len(differences) - 3} more" if len(differences) > 3 else ""
+    )
+    raise ConfigError(f"{what}: its weights do not fit the config's model: {shown}")

@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from simclr.config.checks import require
 from simclr.config.schema import TrainerConfig
+from simclr.errors import require
 
 RUN_NAME_ENV = "SIMCLR_RUN_NAME"  # a generated run name, handed to re-launched copies
 SYNC_BATCHNORM_CHOICES = ("auto", True, False)

@@ -29,7 +29,7 @@ from simclr.data.workers import loader_workers
 from simclr.errors import ConfigError
 from simclr.module import SimCLR
 from simclr.run.atomic import remove_stale_temporaries
-from simclr.run.checkpoints import LastCheckpoint
+from simclr.run.checkpoints import LastCheckpoint, check_fits
 from simclr.run.console import quiet_lightning
 from simclr.run.directory import run_directory
 from simclr.run.divergence import StopOnDivergence
@@ -54,6 +54,7 @@ def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> Si
         raise ConfigError(f"--resume {run_dir}: no checkpoints/last.ckpt to resume from")
     state = read_torch_file(checkpoint, "--resume")  # unsafe or damaged: one line, before any work
     config = load_config(run_dir / "config.yaml", overrides)
+    check_fits(state, config, f"--resume {run_dir}: {checkpoint.name}")
     reached = budget_reached(config, state)
     if reached is not None:
         limit, more = reached
@@ -132,7 +133,7 @@ def build_trainer(
         RecordRunIds(config, run_dir),
         outputs,
         ExtendOnResume(config.optimizer.extend),  # after the scale line of outputs
-        EpochLines(),
+        EpochLines(config.data.batch_size),
     ]
     if trainer_config.progress_bar:
         callbacks.append(RunProgressBar(refresh_rate=1))
@@ -192,14 +193,14 @@ def pretrain(
     L.seed_everything(config.run.seed, workers=True, verbose=False)
     datamodule = SimCLRDataModule(config.data, seed=config.run.seed)
     datamodule.setup("fit")  # a data error surfaces now, before anything is written
-    module = SimCLR(config, num_classes=datamodule.num_classes)
+    module = SimCLR.from_config(config, num_classes=datamodule.num_classes)
     run = run_directory(config.run, resume_dir)
     checkpoint = None if run.new else resume_checkpoint(run.path)
     if run.requeued:
         finished = _finished_before_requeue(run.path, checkpoint, config)
         if finished is not None:
             return finished
-    outputs = RunOutputs(run.path, quiet)
+    outputs = RunOutputs(run.path, config, len(datamodule.train_set), quiet)
     probe_validated = (
         module.probe is not None
         and config.trainer.limit_val_batches > 0

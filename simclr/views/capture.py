@@ -15,15 +15,28 @@ eager path with one warning. ``capture="none"`` always runs eagerly.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 
-from simclr.config.schema import VIEW_CAPTURES
-from simclr.views.parameters import JITTER_STEPS
+from simclr.config.augment import VIEW_CAPTURES
+from simclr.views.parameters import JITTER_STEPS, ViewDistribution, ViewParameters
 
-if TYPE_CHECKING:  # the views hand themselves to each call; nothing here builds them
-    from simclr.augment import SimCLRViews
+
+class FusedStages(Protocol):
+    """The stages of the fused views that a capture records (:class:`simclr.augment.SimCLRViews`
+    has them and hands itself to each call; nothing here builds views)."""
+
+    distribution: ViewDistribution
+
+    def fused(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
+    def resized(self, images: torch.Tensor) -> torch.Tensor: ...
+    def draw(self, images: torch.Tensor) -> ViewParameters: ...
+    def geometry(self, images: torch.Tensor, params: ViewParameters) -> torch.Tensor: ...
+    def jitter_group(
+        self, buffer: torch.Tensor, params: ViewParameters, group: int, order: tuple[int, ...]
+    ) -> None: ...
+    def finish(self, buffer: torch.Tensor, params: ViewParameters) -> torch.Tensor: ...
 
 
 def capture_of(mode: str) -> CapturedViews | None:
@@ -40,7 +53,7 @@ class CapturedViews:
         self.graphs: GraphedViews | None = None
         self.failed = False
 
-    def __call__(self, views: SimCLRViews, images: torch.Tensor):
+    def __call__(self, views: FusedStages, images: torch.Tensor):
         if self.failed or images.device.type != "cuda":
             return views.fused(images)
         if self.graphs is not None and not self.graphs.fits(images):
@@ -63,7 +76,7 @@ class CapturedViews:
 class GraphedViews:
     """The captured graphs of one (shape, dtype, device) and their static tensors."""
 
-    def __init__(self, views: SimCLRViews, images: torch.Tensor) -> None:
+    def __init__(self, views: FusedStages, images: torch.Tensor) -> None:
         self.key = (tuple(images.shape), images.dtype, images.device)
         self.pool = torch.cuda.graph_pool_handle()
         self.images = images.clone()
@@ -86,7 +99,7 @@ class GraphedViews:
     def fits(self, images: torch.Tensor) -> bool:
         return (tuple(images.shape), images.dtype, images.device) == self.key
 
-    def _jitter(self, views: SimCLRViews, group: int, order: tuple[int, ...]):
+    def _jitter(self, views: FusedStages, group: int, order: tuple[int, ...]):
         graph = self.jitter_graphs.get((group, order))
         if graph is None:
             graph = torch.cuda.CUDAGraph()
@@ -95,7 +108,7 @@ class GraphedViews:
             self.jitter_graphs[(group, order)] = graph
         return graph
 
-    def __call__(self, views: SimCLRViews, images: torch.Tensor):
+    def __call__(self, views: FusedStages, images: torch.Tensor):
         self.images.copy_(images)
         self.front.replay()
         if views.distribution.color_p > 0:

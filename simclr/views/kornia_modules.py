@@ -15,7 +15,7 @@ from typing import Any
 import kornia.augmentation as K
 from torch import nn
 
-from simclr.config.schema import AugmentConfig
+from simclr.config.augment import AugmentConfig
 from simclr.views.parameters import ViewDistribution
 
 

@@ -105,7 +105,7 @@ def one_step(
     module = FixedViews(config, num_classes=datamodule.num_classes)
     before = {k: v.detach().clone() for k, v in module.state_dict().items()}
     run_dir = tmp_path / config.run.name
-    trainer = build_trainer(config, run_dir, RunOutputs(run_dir, quiet=True))
+    trainer = build_trainer(config, run_dir, RunOutputs(run_dir, config, 0, quiet=True))
     trainer.fit(module, datamodule=datamodule)
     return {
         "before": before,
@@ -212,7 +212,7 @@ def checkpoint_step(run_dir: Path) -> int:
 def assert_a_finished_run(run_dir: Path, steps: int) -> None:
     assert read_summary(run_dir)["global_step"] == steps
     assert checkpoint_step(run_dir) == steps
-    from linear_eval.encoders import load_encoder
+    from linear_eval.features.encoders import load_encoder
 
     encoder = load_encoder(run_dir / "encoder.pt").encoder
     with torch.no_grad():

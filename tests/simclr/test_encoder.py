@@ -126,7 +126,7 @@ def test_the_default_module_at_28_px_has_the_pooled_stem(make_config) -> None:
 
     config = make_config("data.image_size=28")
     assert config.encoder.stem == "auto"
-    backbone = SimCLR(config, num_classes=10).encoder.backbone
+    backbone = SimCLR.from_config(config, num_classes=10).encoder.backbone
     assert backbone.conv1.kernel_size == (3, 3) and backbone.conv1.stride == (1, 1)
     assert isinstance(backbone.maxpool, nn.MaxPool2d)
 

@@ -83,7 +83,7 @@ def test_load_encoder_gives_the_trained_f_as_a_torchvision_network(run_dir: Path
     assert isinstance(model, torchvision.models.ResNet) and not model.training
     config = load_config(run_dir / "config.yaml")
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-    reference = simclr.SimCLR(config, num_classes=4)
+    reference = simclr.SimCLR.from_config(config, num_classes=4)
     reference.load_state_dict(state)
     images = torch.rand(3, 1, 16, 16)
     with torch.no_grad():

@@ -10,6 +10,7 @@ import torch
 import torchvision
 from torch import nn
 
+from simclr.config.load import as_config
 from simclr.data.encoded import EncodedImages, collate_encoded
 from simclr.data.images import collate
 from simclr.data.splits import load_split
@@ -26,7 +27,7 @@ BATCH, SIZE = 6, 16
 @pytest.fixture
 def module(make_config, seeded) -> SimCLR:
     """Fashion-MNIST-shaped (1 channel) SimCLR with a probe over 10 classes."""
-    return SimCLR(make_config("loss.temperature=0.5"), num_classes=10)
+    return SimCLR.from_config(make_config("loss.temperature=0.5"), num_classes=10)
 
 
 def uint8_batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,16 +103,6 @@ def test_encoder_gradient_is_that_of_the_contrastive_loss_alone(module: SimCLR) 
         torch.testing.assert_close(grad, p.grad)
 
 
-def test_unlabelled_images_are_left_out_of_the_probe(module: SimCLR) -> None:
-    representation = torch.randn(4, module.encoder.feature_dim)
-    assert module._probe(representation, torch.full((4,), -1)) == (None, None)
-    loss, _ = module._probe(representation, torch.tensor([-1, 2, -1, 3]))
-    expected = torch.nn.functional.cross_entropy(
-        module.probe(representation[[1, 3]]), torch.tensor([2, 3])
-    )
-    torch.testing.assert_close(loss, expected)
-
-
 def test_forward_is_the_representation(module: SimCLR) -> None:
     module.eval()
     images = torch.randn(2, 1, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
@@ -136,14 +127,14 @@ def test_forward_is_the_representation(module: SimCLR) -> None:
 
 
 def test_hyperparameters_rebuild_the_same_module(module: SimCLR) -> None:
-    rebuilt = SimCLR(module.hparams["config"], module.hparams["num_classes"])
-    assert rebuilt.config == module.config
+    rebuilt = SimCLR.from_config(module.hparams["config"], module.hparams["num_classes"])
+    assert rebuilt.hparams == module.hparams
     rebuilt.load_state_dict(module.state_dict(), strict=True)
 
 
 def test_no_probe_without_labels(make_config) -> None:
-    assert SimCLR(make_config(), num_classes=0).probe is None
-    assert SimCLR(make_config("probe.enabled=false"), num_classes=10).probe is None
+    assert SimCLR.from_config(make_config(), num_classes=0).probe is None
+    assert SimCLR.from_config(make_config("probe.enabled=false"), num_classes=10).probe is None
 
 
 # ----------------------------------------------------------------------------- unreadable batches
@@ -154,7 +145,7 @@ def test_a_batch_with_no_readable_image_is_skipped_and_counted(module: SimCLR) -
     assert module.on_after_batch_transfer(None, 0) is None
     assert module.skipped_images == 0
     assert module.training_step(None, 0) is None
-    assert module.skipped_images == module.config.data.batch_size == 8
+    assert module.skipped_images == module.batch_size == 8
     module.eval()
     assert module.on_after_batch_transfer(None, 0) is None
     assert module.validation_step(None, 0) is None
@@ -176,7 +167,8 @@ def test_jpeg_files_that_came_encoded_are_decoded_before_the_views(
     write_jpegs(tmp_path)
     write_png(tmp_path / "png.png")
     write_truncated_jpeg(tmp_path / "truncated.jpg")  # 8 files, the configured batch
-    data = dataclasses.replace(module.config.data, name="folder", path=str(tmp_path), channels=1)
+    data = as_config(module.hparams["config"]).data
+    data = dataclasses.replace(data, name="folder", path=str(tmp_path), channels=1)
     prepared = load_split(data, "all")  # 1 channel, SIZE px: as the module is configured
     with pytest.warns(UserWarning, match="truncated.jpg"):
         images, labels = collate([prepared[i] for i in range(len(prepared))])
@@ -194,3 +186,91 @@ def test_jpeg_files_that_came_encoded_are_decoded_before_the_views(
     only_corrupt = collate_encoded([encoded[len(encoded) - 1]])
     with pytest.warns(UserWarning, match="truncated.jpg"):
         assert module.on_after_batch_transfer(only_corrupt, 0) is None
+
+
+# ----------------------------------------------------------------------------- composition
+
+
+class TinyEncoder(nn.Module):
+    """An encoder of one's own: one convolution and global average pooling."""
+
+    feature_dim = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(1, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+
+def test_the_module_trains_the_blocks_it_is_handed_without_a_datamodule(seeded) -> None:
+    import lightning as L
+
+    from simclr.augment import SimCLRViews
+    from simclr.config.schema import OptimizerConfig
+    from simclr.head import ProjectionHead
+
+    views = SimCLRViews(image_size=SIZE, channels=1, mean=(0.5,), std=(0.5,))
+    encoder = TinyEncoder()
+    optimizer = OptimizerConfig(name="sgd", base_lr=0.5, warmup_epochs=0.5)
+    module = SimCLR(
+        views,
+        encoder,
+        ProjectionHead(8, "mlp", output_dim=4),
+        0.2,
+        batch_size=4,
+        optimizer=optimizer,
+    )
+    images = torch.randint(0, 256, (32, 1, SIZE, SIZE), dtype=torch.uint8)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(images, torch.zeros(32, dtype=torch.long)), batch_size=4
+    )  # 8 batches an epoch
+    before = [p.detach().clone() for p in encoder.parameters()]
+    trainer = L.Trainer(
+        max_steps=6,
+        max_epochs=-1,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, loader)
+    assert trainer.global_step == 6
+    # the warm-up is half of Lightning's 8 batches an epoch, not half of the 6 steps planned
+    assert module.planned_schedule.warmup == 4 and module.planned_schedule.end == 6
+    assert module.learning_rate() == 0.5 * 4 / 256  # the global batch N = 4 of one process
+    assert all(not torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
+
+
+def test_a_checkpoint_loads_back_and_a_foreign_one_is_refused_in_one_line(
+    module: SimCLR, tmp_path: Path
+) -> None:
+    from simclr.errors import ConfigError
+
+    path = tmp_path / "module.ckpt"
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, path)
+    loaded = SimCLR.load_from_checkpoint(path)
+    assert loaded.hparams == module.hparams
+    for name, value in module.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[name]), name
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": {"lr": 0.1}}, path)
+    with pytest.raises(ConfigError, match=r"not a simclr pretraining checkpoint") as error:
+        SimCLR.load_from_checkpoint(path)
+    assert "\n" not in str(error.value)
+
+
+def test_the_checkpoint_holds_what_checkpoints_written_before_composition_held(
+    make_config,
+) -> None:
+    """The weights' names and shapes and the hyperparameters' names of a checkpoint that
+    ``simclr pretrain`` wrote before the module composed its blocks: those checkpoints load."""
+    import json
+
+    before = json.loads((Path(__file__).parent / "checkpoint_before_composition.json").read_text())
+    module = SimCLR.from_config(make_config("encoder.name=resnet18"), num_classes=10)
+    shapes = {name: list(value.shape) for name, value in module.state_dict().items()}
+    assert shapes == before["state_dict"]
+    assert sorted(module.hparams) == before["hyper_parameters"]

@@ -9,9 +9,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from simclr.config import ConfigError, load_config
+from simclr.config.augment import AugmentConfig
 from simclr.config.schema import (
-    AugmentConfig,
-    DataConfig,
     EncoderConfig,
     HeadConfig,
     LoggingConfig,
@@ -24,6 +23,7 @@ from simclr.config.schema import (
     TrainerConfig,
     WandbConfig,
 )
+from simclr.data.config import DataConfig
 
 DEFAULT_YAML = Path(__file__).resolve().parents[3] / "configs" / "default.yaml"
 

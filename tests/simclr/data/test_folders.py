@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
+from simclr.data.config import resolved_spec
 from simclr.data.folders import FolderSplits, folder_splits, held_out_split
 from simclr.data.readers import read_fashion_mnist
-from simclr.data.registry import resolved_spec
 from simclr.data.splits import load_split, subset_indices
 from simclr.errors import DataError
 

@@ -8,17 +8,10 @@ import dataclasses
 import pytest
 
 from simclr.config import DataConfig
+from simclr.data.config import normalization, resolved_channels
 from simclr.data.folders import folder_splits
 from simclr.data.readers import read_fashion_mnist, read_folder, read_stl10
-from simclr.data.registry import (
-    DATASETS,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    DatasetSpec,
-    dataset_spec,
-    normalization,
-    resolved_channels,
-)
+from simclr.data.registry import DATASETS, IMAGENET_MEAN, IMAGENET_STD, DatasetSpec, dataset_spec
 from simclr.errors import DataError
 
 

@@ -1,4 +1,4 @@
-"""The rolling ``checkpoints/last.ckpt`` (simclr/run/checkpoints.py): every N steps and at the end."""
+"""The rolling ``checkpoints/last.ckpt`` (simclr/run/checkpoints.py): every N steps, at the end."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from simclr.run.checkpoints import LastCheckpoint
+from simclr.errors import ConfigError
+from simclr.run.checkpoints import LastCheckpoint, check_fits
 
 
 class Tiny(L.LightningModule):
@@ -78,3 +79,38 @@ def test_the_runs_last_checkpoint_is_its_final_step(first_run) -> None:
     assert first_run.config.trainer.last_checkpoint_every_n_steps > first_run.steps
     last = first_run.run_dir / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["global_step"] == first_run.steps
+
+
+# ----------------------------------------------------------------------------- check_fits
+
+
+def _checkpoint_before_composition() -> dict:
+    """A checkpoint shaped as ``simclr pretrain`` wrote them before the module composed its
+    blocks (names and shapes recorded then), holding zeros."""
+    import json
+
+    recorded = Path(__file__).parents[1] / "checkpoint_before_composition.json"
+    before = json.loads(recorded.read_text())
+    weights = {name: torch.zeros(shape) for name, shape in before["state_dict"].items()}
+    return {"state_dict": weights, "hyper_parameters": {"config": {}, "num_classes": 10}}
+
+
+def test_a_checkpoint_written_before_composition_fits(make_config) -> None:
+    check_fits(_checkpoint_before_composition(), make_config("encoder.name=resnet18"), "old")
+
+
+def test_a_checkpoint_of_another_program_is_refused_in_one_line(make_config) -> None:
+    foreign = {"state_dict": {"weight": torch.zeros(2)}, "hyper_parameters": {"lr": 1}}
+    with pytest.raises(ConfigError, match=r"^last.ckpt: not a simclr pretraining checkpoint"):
+        check_fits(foreign, make_config(), "last.ckpt")
+
+
+def test_a_checkpoint_of_another_architecture_is_refused_naming_the_weights(make_config) -> None:
+    with pytest.raises(ConfigError) as error:
+        check_fits(_checkpoint_before_composition(), make_config("encoder.name=resnet34"), "x")
+    message = str(error.value)
+    assert "\n" not in message and message.startswith("x: its weights do not fit")
+    assert "missing encoder.backbone.layer1.2.conv1.weight" in message  # resnet34 has 3 blocks
+    wider = make_config("encoder.name=resnet18", "head.output_dim=64")
+    with pytest.raises(ConfigError, match=r"head\.net\.\S+ is \(128, 512\), not \(64, 512\)"):
+        check_fits(_checkpoint_before_composition(), wider, "x")

@@ -17,7 +17,7 @@ from simclr.run.export import export_encoder
 def test_export_writes_the_backbone_state_and_its_description(
     make_config, seeded, tmp_path: Path
 ) -> None:
-    module = SimCLR(make_config("encoder.stem=small"), num_classes=10)
+    module = SimCLR.from_config(make_config("encoder.stem=small"), num_classes=10)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     assert export_encoder(module, run_dir) == run_dir / "encoder.pt"

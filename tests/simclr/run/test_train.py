@@ -69,8 +69,8 @@ def test_pretraining_lowers_the_loss(first_run) -> None:
 def test_trained_encoder_has_a_lower_loss_on_fixed_views(first_run) -> None:
     config, run_dir = first_run.config, first_run.run_dir
     L.seed_everything(config.run.seed, verbose=False)
-    initial = SimCLR(config, num_classes=10)  # the weights the run started from
-    trained = SimCLR(config, num_classes=10)
+    initial = SimCLR.from_config(config, num_classes=10)  # the weights the run started from
+    trained = SimCLR.from_config(config, num_classes=10)
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     trained.load_state_dict(checkpoint["state_dict"])
     held_out = load_split(config.data, "test", subset=256, seed=1)
@@ -219,7 +219,7 @@ def test_lars_trains_through_lightning_with_a_layer_wise_trust_ratio(
     assert last["global_step"] == 2
     assert load_config(run_dir / "config.yaml").optimizer.name == "lars"
 
-    kinds = kinds_of_parameters(SimCLR(config, num_classes=synthetic.classes))
+    kinds = kinds_of_parameters(SimCLR.from_config(config, num_classes=synthetic.classes))
     assert set(kinds) == set(recorder.before) == set(recorder.after)
     adapted_ratios, gradient_scales = [], []
     for name, kind in kinds.items():
