@@ -120,7 +120,7 @@ class EpochLines(Callback):
 def epoch_line(
     trainer: L.Trainer, steps: int, seconds: float, means: dict[str, float], views_per_step: int
 ) -> str:
-    """``epoch 2/10 (step 468/2340): loss 4.1234, contrastive top-1 0.412, probe 0.731, lr
+    """``[simclr] epoch 2/10 (step 468/2340), loss 4.1234, contrastive top-1 0.412, probe 0.731, lr
     0.82, 1,234 views/s, 1:02 this epoch, 8:16 left``."""
     total = int(trainer.estimated_stepping_batches)
     parts = [
