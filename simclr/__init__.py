@@ -10,7 +10,10 @@ The building blocks compose in any LightningModule (see ``examples/``)::
     x1, x2 = views(images)                       # t(x), t'(x), on the images' device
     loss, _ = NTXentLoss(temperature=0.5)(g(f(x1)), g(f(x2)))
 
-and a pretrained f is one call away: ``load_encoder("runs/NAME")(images)`` is h.
+The ``SimCLR`` LightningModule composes such blocks (``SimCLR(views, f, g, temperature=0.1,
+batch_size=256)``, ``examples/simclr_with_your_own_encoder.py``) or builds them from a config
+(``SimCLR.from_config(config)``), and a pretrained f is one call away:
+``load_encoder("runs/NAME")(images)`` is h.
 
 Names are imported when first used, so ``import simclr`` (and ``simclr --help``) stays light.
 """
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     from simclr.loss import NTXentLoss, nt_xent_loss
     from simclr.module import SimCLR
     from simclr.pretrained import load_encoder
+    from simclr.probe import OnlineProbe
     from simclr.run.train import pretrain
 
 try:
@@ -45,6 +49,7 @@ _HOMES = {
     "NTXentLoss": "simclr.loss",
     "nt_xent_loss": "simclr.loss",
     "LARS": "simclr.lars",
+    "OnlineProbe": "simclr.probe",
     "SimCLRConfig": "simclr.config",
     "load_config": "simclr.config",
     "load_encoder": "simclr.pretrained",
@@ -59,6 +64,7 @@ __all__ = [
     "NTXentLoss",
     "nt_xent_loss",
     "LARS",
+    "OnlineProbe",
     "SimCLRConfig",
     "load_config",
     "load_encoder",

@@ -1,9 +1,9 @@
 """The online linear probe: a classifier on the detached representation h, trained beside f.
 
 Not part of SimCLR's objective: it shows what f has learned while it trains (the paper's linear
-evaluation, section 4, done online as solo-learn and lightly do). It trains on ``h.detach()``,
-so it never sends a gradient into f, in a parameter group of its own (its learning rate and
-weight decay, no LARS trust ratio) under the run's learning-rate schedule.
+evaluation protocol, section 2.3, done online as solo-learn and lightly do). It trains on
+``h.detach()``, so it never sends a gradient into f, in a parameter group of its own (its
+learning rate and weight decay, no LARS trust ratio) under the run's learning-rate schedule.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from torch import nn
 
 
 class OnlineProbe(nn.Linear):
-    """A linear classifier from the ``feature_dim``-d representation h to ``num_classes``.
+    """A linear classifier from the ``feature_dim``-d representation h to ``num_classes``: the
+    linear evaluation of SimCLR section 2.3, trained online beside f.
 
     A subclass of ``nn.Linear``, so its parameters keep the names a checkpoint holds
     (``probe.weight``, ``probe.bias``)."""

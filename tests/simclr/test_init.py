@@ -17,7 +17,15 @@ import simclr
 from simclr.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-BLOCKS = ("SimCLR", "SimCLRViews", "Encoder", "ProjectionHead", "NTXentLoss", "nt_xent_loss")
+BLOCKS = (
+    "SimCLR",
+    "SimCLRViews",
+    "Encoder",
+    "ProjectionHead",
+    "NTXentLoss",
+    "nt_xent_loss",
+    "OnlineProbe",
+)
 PAPER = re.compile(r"section|equation|algorithm|appendix|You et al", re.IGNORECASE)
 
 
