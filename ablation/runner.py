@@ -42,8 +42,8 @@ def default_evaluate(
     its dataset's labelled train and test splits, with the evaluation stage's defaults; logged
     to the run's loggers as ``simclr eval`` logs them."""
     from linear_eval.config import load_eval_config
-    from linear_eval.encoders import load_encoder
-    from linear_eval.evaluate import evaluate_extractor, log_to_run
+    from linear_eval.features.encoders import load_encoder
+    from linear_eval.protocols.evaluate import evaluate_extractor, log_to_run
 
     loaded = load_encoder(run_dir / "encoder.pt")
     overrides = ["features.progress_bar=false"]

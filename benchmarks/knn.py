@@ -43,7 +43,7 @@ from common import (
     write_json,
 )
 
-from linear_eval.knn import exact_index, knn_classify, search, weighted_votes
+from linear_eval.protocols.knn import exact_index, knn_classify, search, weighted_votes
 
 
 def synthetic_features(
@@ -67,7 +67,7 @@ def synthetic_features(
 
 # ----------------------------------------------------------------------------- the three kNNs
 def project_scores(train, train_labels, test, k, temperature, num_classes, chunk):
-    """linear_eval.knn: exact faiss inner-product index, one search, weighted votes."""
+    """linear_eval.protocols.knn: exact faiss inner-product index, one search, weighted votes."""
     similarities, neighbours = search(exact_index(train), test, k, chunk)
     neighbour_labels = torch.from_numpy(train_labels[neighbours])
     return weighted_votes(

@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, machine, print_table, write_json
 
 from linear_eval.config import load_eval_config
-from linear_eval.encoders import load_encoder
-from linear_eval.features import extract_features
-from linear_eval.knn import knn_classify
+from linear_eval.features.encoders import load_encoder
+from linear_eval.features.extract import extract_features
+from linear_eval.protocols.knn import knn_classify
 from simclr.head import ProjectionHead
 from simclr.run.torch_files import read_torch_file
 

@@ -47,7 +47,7 @@ from common import (
 )
 
 from linear_eval.config import EvalConfig, load_eval_config
-from linear_eval.encoders import (
+from linear_eval.features.encoders import (
     PRETRAINED,
     FeatureExtractor,
     fingerprint,
@@ -55,12 +55,12 @@ from linear_eval.encoders import (
     random_encoder,
     raw_pixels,
 )
-from linear_eval.features import extract_features
-from linear_eval.knn import knn_classify
-from linear_eval.linear import linear_probe
+from linear_eval.features.extract import extract_features
+from linear_eval.protocols.knn import knn_classify
+from linear_eval.protocols.linear import linear_probe
 from simclr.config import SimCLRConfig, load_config
+from simclr.data.config import normalization
 from simclr.data.readers import read_fashion_mnist
-from simclr.data.registry import normalization
 from simclr.data.splits import subset_indices
 from simclr.encoder import Encoder, resolved_stem
 from simclr.run.train import pretrain

@@ -44,8 +44,9 @@ import numpy as np
 from common import RESULTS_DIR, machine, median, print_table, tree_pss_mib, write_json
 
 from linear_eval.config import RetrievalConfig
-from linear_eval.index import IVF_TRAINING_POINTS_PER_CELL, calibrate, set_knob
-from linear_eval.knn import normalized
+from linear_eval.protocols.knn import normalized
+from linear_eval.retrieval.calibrate import calibrate
+from linear_eval.retrieval.index import IVF_TRAINING_POINTS_PER_CELL, set_knob
 
 NPROBES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 EF_SEARCH = (16, 32, 64, 128, 256, 512)
@@ -145,7 +146,7 @@ def latency(index: faiss.Index, queries: np.ndarray, single: int) -> tuple[float
 
 
 def calibration(index, kind: str, gallery, queries, exact, args) -> dict | None:
-    """What ``simclr index`` would set: the knob linear_eval.index.calibrate picks for
+    """What ``simclr index`` would set: the knob linear_eval.retrieval.calibrate.calibrate picks for
     ``--target`` from 1,000 gallery rows held out, and the recall@10 of the real held-out
     queries at that knob (does the calibration predict the recall users get?)."""
     if kind not in PROJECT_KINDS:
@@ -236,7 +237,7 @@ def streaming_peak(rows: int, base: np.ndarray, scale: float, args) -> list[dict
     the index, not by the features."""
     import threading
 
-    from linear_eval.index import make_index
+    from linear_eval.retrieval.index import make_index
 
     results = []
     with tempfile.TemporaryDirectory(dir=args.scratch) as directory:

@@ -1,20 +1,20 @@
 """Sub-commands of ``simclr`` for evaluation: eval, finetune, index, retrieve, embed, plot.
 
-Each handler parses, loads the encoder and config, calls the function that does the work
-(:mod:`linear_eval.evaluate`, :mod:`linear_eval.index`, :mod:`linear_eval.retrieval`,
-:mod:`linear_eval.embed`, :mod:`linear_eval.plot`, :mod:`linear_eval.finetune_run`) and
-prints what it wrote. The ``simclr`` command root finds :func:`register` through the
-``simclr.commands`` entry point; this module imports only argparse at the top, so
-``simclr --help`` stays light.
+This module only parses and dispatches: each handler reads its options and calls the function
+that does the command's work and prints what it wrote (``eval``:
+:func:`linear_eval.protocols.report.report_evaluation`, ``finetune``:
+:func:`linear_eval.finetune.command.finetune_and_report`, ``index``:
+:mod:`linear_eval.retrieval.indexing`, ``retrieve``:
+:func:`linear_eval.retrieval.answer.answer_queries`, ``embed``:
+:func:`linear_eval.features.embed.embed_gallery`, ``plot``:
+:func:`linear_eval.protocols.plot.plot_gallery`). The ``simclr`` command root finds
+:func:`register` through the ``simclr.commands`` entry point; this module imports only argparse
+at the top (each handler imports its work when it runs), so ``simclr --help`` stays light.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-import warnings
-from pathlib import Path
 
 SETTINGS = (
     "Settings: the evaluation defaults (linear_eval/config.py), the run's data and "
@@ -53,9 +53,8 @@ def _add_gallery_command(
 
 # ----------------------------------------------------------------------------- eval
 def _eval(args: argparse.Namespace) -> int:
-    from linear_eval.evaluate import MODES, evaluate, log_to_run
-    from linear_eval.gallery import cache_dir, load
-    from linear_eval.report import format_table, write_report
+    from linear_eval.protocols.evaluate import MODES
+    from linear_eval.protocols.report import report_evaluation
     from simclr.errors import ConfigError
 
     arguments = list(args.arguments)
@@ -63,14 +62,7 @@ def _eval(args: argparse.Namespace) -> int:
     if mode not in MODES:
         raise ConfigError(f"{mode!r} is not one of {', '.join(MODES)} and not a key=value")
     args.overrides = arguments
-    loaded, config = load(args)
-    report = evaluate(loaded, config, mode, cache_dir(loaded, config))
-    print(format_table(report))
-    path = write_report(report, args.out or loaded.run_dir)
-    print(f"wrote {path}")
-    logged = log_to_run(loaded, report["results"][loaded.extractor.name])
-    if logged:
-        print(f"logged the pretrained encoder's eval/* metrics to {', '.join(logged)}")
+    report_evaluation(args, mode)
     return 0
 
 
@@ -96,42 +88,13 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
 
 
 # ----------------------------------------------------------------------------- finetune
-def _refuse_external_launcher(command: str) -> None:
-    """One copy per process would train and write the same run directory: the command starts
-    its own processes instead (finetune.devices)."""
-    import os
-
-    from simclr.errors import ConfigError
-    from simclr.run.launch import launcher_variables_set
-
-    world = int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1")))
-    if launcher_variables_set() and world > 1:
-        raise ConfigError(
-            f"simclr {command} was started as {world} processes by a launcher (torchrun, srun): "
-            "run it once and set finetune.devices=N, it starts its N processes itself"
-        )
-
-
 def _finetune(args: argparse.Namespace) -> int:
-    from linear_eval.finetune_report import format_sweep, format_table
-    from linear_eval.finetune_run import finetune, finetune_sweep
-    from linear_eval.gallery import load
+    from linear_eval.finetune.command import finetune_and_report
 
-    _refuse_external_launcher("finetune")
     if args.baseline:
         chosen = [b for b in args.baseline if b != "none"]
         args.overrides = [*args.overrides, f"finetune.baselines=[{','.join(chosen)}]"]
-    loaded, config = load(args)
-    if args.sweep:
-        reports, sweep_dir = finetune_sweep(loaded, config, args.out)
-        for report in reports:
-            print(format_table(report) + "\n")
-        print(format_sweep(reports))
-        print(f"wrote {sweep_dir / 'sweep.json'} and {sweep_dir / 'label_efficiency.png'}")
-        return 0
-    report = finetune(loaded, config, args.out)
-    print(format_table(report))
-    print(f"wrote {Path(report['run_dir']) / 'finetune.json'}")
+    finetune_and_report(args)
     return 0
 
 
@@ -165,32 +128,12 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
 
 # ----------------------------------------------------------------------------- index
 def _index(args: argparse.Namespace) -> int:
-    from linear_eval.gallery import gallery_features, gallery_name
-    from linear_eval.index import append_to_index, build_index, describe, load_index, save_index
-    from simclr.errors import ConfigError
+    from linear_eval.retrieval.indexing import append_folder, index_gallery
 
     if args.append:
-        if not args.folder:
-            raise ConfigError("--append INDEX takes the images to add from --folder DIR")
-        gallery = load_index(args.append)  # a missing or damaged index stops here
-        loaded, config, features = gallery_features(args)
-        added = append_to_index(gallery, features, loaded.extractor)
-        save_index(gallery, args.append)
-        print(
-            f"added {added:,} of {len(features):,} images of {args.folder} to {args.append} "
-            f"({gallery.meta['count']:,} images; {len(features) - added:,} were already in it)"
-        )
-        return 0
-    loaded, config, features = gallery_features(args)
-    gallery = build_index(features, loaded.extractor, config, loaded.source, exact=args.exact)
-    directory = Path(args.out or loaded.run_dir / "index" / gallery_name(config, features))
-    save_index(gallery, directory)
-    meta = gallery.meta
-    print(
-        f"indexed {meta['count']:,} images of {config.data.name}/{meta['split']} "
-        f"({meta['feature_dim']}-d, {meta['index_type']} index) in {directory}"
-    )
-    print(describe(meta))
+        append_folder(args)
+    else:
+        index_gallery(args)
     return 0
 
 
@@ -216,76 +159,10 @@ def _add_index(commands: argparse._SubParsersAction) -> None:
 
 # ----------------------------------------------------------------------------- retrieve
 def _retrieve(args: argparse.Namespace) -> int:
-    from linear_eval.encoders import load_encoder
-    from linear_eval.index import check_compatible, load_index, preprocessing_of
-    from linear_eval.retrieval import (
-        none_readable,
-        query_features,
-        query_paths,
-        read_queries,
-        retrieve,
-    )
-    from simclr.errors import ConfigError
+    from linear_eval.retrieval.answer import answer_queries
 
-    if args.top_k is not None and args.top_k < 1:
-        raise ConfigError(f"-k {args.top_k} is invalid: must be >= 1")
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size {args.batch_size} is invalid: must be >= 1")
-    paths = query_paths(args.images, args.list)
-    gallery = load_index(args.index)
-    loaded = load_encoder(args.checkpoint or gallery.meta["checkpoint"])
-    preprocessing = preprocessing_of(gallery)
-    if loaded.encoder.in_channels != preprocessing.channels:
-        raise ConfigError(
-            f"--checkpoint {loaded.source}: takes {loaded.encoder.in_channels}-channel images, "
-            f"but the index {args.index} was built from {preprocessing.channels}-channel ones"
-        )
-    k = args.top_k if args.top_k is not None else gallery.meta.get("top_k") or 5
-    if k > gallery.meta["count"]:
-        count = gallery.meta["count"]
-        print(f"-k {k}: the gallery holds {count} images; all are returned", file=sys.stderr)
-    answered, errors = 0, []
-    for begin in range(0, len(paths), args.batch_size):  # memory for one batch of queries
-        kept, images, failed = read_queries(
-            paths[begin : begin + args.batch_size], preprocessing.channels
-        )
-        errors += failed
-        for error in failed:
-            warnings.warn(str(error), stacklevel=2)
-        if not kept:
-            continue
-        queries = query_features(loaded.extractor, images, preprocessing)
-        check_compatible(gallery, loaded.extractor, queries.shape[1], loaded.source)
-        for path, image, hits in zip(kept, images, retrieve(gallery, queries, k)):
-            _answer(args, gallery, path, image, hits)
-        answered += len(kept)
-    if answered == 0:
-        raise none_readable(errors, len(paths))
-    if errors:
-        print(f"skipped {len(errors)} of {len(paths)} query images", file=sys.stderr)
+    answer_queries(args)
     return 0
-
-
-def _answer(args: argparse.Namespace, gallery, path: str, image, hits: list[dict]) -> None:
-    """One query's neighbours: a JSON line (``--json``) or text, and its PNG grid."""
-    from linear_eval.grid import draw_neighbours
-    from linear_eval.retrieval import gallery_images
-
-    grid = None
-    if not args.no_grid:
-        neighbours = gallery_images(gallery, [hit["row"] for hit in hits])
-        titles = [f"{h['score']:.3f}\n{h['class'] or h['label']}" for h in hits]
-        target = Path(args.grid_dir or Path(args.index) / "retrievals") / f"{Path(path).stem}.png"
-        grid = str(draw_neighbours(image, neighbours, titles, target))
-    if args.json:
-        print(json.dumps({"query": str(path), "neighbours": hits, "grid": grid}), flush=True)
-        return
-    print(f"query {path}")
-    for hit in hits:
-        name = f" ({hit['class']})" if hit["class"] else ""
-        print(f"  {hit['rank']:>3}  {hit['score']:.4f}  {hit['item']}  label {hit['label']}{name}")
-    if grid:
-        print(f"  grid: {grid}")
 
 
 def _add_retrieve(commands: argparse._SubParsersAction) -> None:
@@ -318,15 +195,9 @@ def _add_retrieve(commands: argparse._SubParsersAction) -> None:
 
 # ----------------------------------------------------------------------------- embed
 def _embed(args: argparse.Namespace) -> int:
-    from linear_eval.embed import export_embeddings
-    from linear_eval.gallery import gallery_features, gallery_name
+    from linear_eval.features.embed import embed_gallery
 
-    loaded, config, features = gallery_features(args)
-    directory = Path(args.out or loaded.run_dir / "embeddings" / gallery_name(config, features))
-    written = export_embeddings(features, directory, config.embed.csv_max_rows)
-    shape = features.representation.shape
-    print(f"wrote {shape[0]:,} x {shape[1]} features to {directory}")
-    print("  " + ", ".join(p.name for p in written))
+    embed_gallery(args)
     return 0
 
 
@@ -344,25 +215,11 @@ def _add_embed(commands: argparse._SubParsersAction) -> None:
 
 # ----------------------------------------------------------------------------- plot
 def _plot(args: argparse.Namespace) -> int:
-    from linear_eval.gallery import gallery_features, gallery_name
-    from linear_eval.plot import plot_embedding, resolved_method
+    from linear_eval.protocols.plot import plot_gallery
 
     if args.method:
         args.overrides = [*args.overrides, f"plot.method={args.method}"]
-    loaded, config, features = gallery_features(args)
-    method = resolved_method(config.plot.method)
-    default = loaded.run_dir / "plots" / f"{gallery_name(config, features)}-{method}.png"
-    title = f"{config.data.name}/{features.meta['split']}: {loaded.source}"
-    path, method = plot_embedding(
-        features.representation,
-        features.labels,
-        features.classes,
-        args.out or default,
-        config.plot,
-        title,
-        config.seed,
-    )
-    print(f"wrote {path} ({method})")
+    plot_gallery(args)
     return 0
 
 

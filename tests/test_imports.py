@@ -6,8 +6,10 @@ Data flows one way (config -> data -> views -> f -> g -> NT-Xent -> checkpoint -
   commands through the ``simclr.commands`` entry points;
 - no module of ``linear_eval`` reaches the training loop (``simclr.module``, ``simclr.run.train``),
   the Kornia views (``simclr.augment``) or ``kornia``, directly or through other modules;
-- neither the module graph nor the graph of the folders (``simclr.config``, ``simclr.data``, each
-  other ``simclr`` module, ``linear_eval``, ``ablation``) has a cycle.
+- neither the module graph nor the graph of the folders has a cycle. A folder is a subpackage of
+  ``simclr`` or ``linear_eval`` (``simclr.config``, ``simclr.data``, ``linear_eval.features``,
+  ``linear_eval.protocols``, ...), each of their top-level modules on its own
+  (``linear_eval.config``, ``linear_eval.commands``), or the package ``ablation``.
 
 Every import statement counts, those inside functions too (they run when the function does);
 imports under ``if TYPE_CHECKING:`` never run and are left out.
@@ -91,9 +93,12 @@ def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
+FOLDED = ("simclr", "linear_eval")  # packages whose subpackages and modules are folders
+
+
 def folder(module: str) -> str:
     parts = module.split(".")
-    if parts[0] != "simclr":
+    if parts[0] not in FOLDED:
         return parts[0]
     return ".".join(parts[:2])
 
@@ -104,12 +109,27 @@ def graph() -> dict[str, set[str]]:
 
 
 def test_the_graph_is_read_from_every_module(graph: dict[str, set[str]]) -> None:
-    assert {"simclr.loss", "simclr.config.schema", "linear_eval.knn", "ablation.runner"} <= set(
-        graph
-    )
+    assert {
+        "simclr.loss",
+        "simclr.config.schema",
+        "linear_eval.protocols.knn",
+        "ablation.runner",
+    } <= set(graph)
     assert "simclr.loss" in graph["simclr.module"]  # an edge the rules below rely on seeing
     assert "simclr.views.kornia_modules" in graph["simclr.augment"]
     assert "kornia" in graph["simclr.views.kornia_modules"]  # reached through simclr.augment
+
+
+def test_linear_eval_subpackages_are_folders() -> None:
+    assert (
+        folder("linear_eval.protocols.knn")
+        == folder("linear_eval.protocols")
+        != folder("linear_eval.features.cache")
+    )
+    assert folder("linear_eval.config") == "linear_eval.config" != folder("linear_eval.commands")
+    assert (
+        folder("simclr.data.registry") == "simclr.data" and folder("ablation.runner") == "ablation"
+    )
 
 
 def test_the_core_never_imports_the_packages_built_on_it(graph: dict[str, set[str]]) -> None:
@@ -145,6 +165,29 @@ def test_modules_and_folders_import_without_cycles(graph: dict[str, set[str]]) -
             tuple(TopologicalSorter(edges).static_order())
         except CycleError as error:
             pytest.fail(f"{name} import each other: {' -> '.join(error.args[1])}")
+
+
+# linear_eval's folders, each importing only from those before it: features <- protocols <-
+# retrieval, finetune (which do not import each other); commands only dispatches to them
+EVALUATION_ROWS = (
+    ("linear_eval.features",),
+    ("linear_eval.protocols",),
+    ("linear_eval.retrieval", "linear_eval.finetune"),
+)
+
+
+def test_evaluation_imports_flow_one_way(graph: dict[str, set[str]]) -> None:
+    row_of = {name: row for row, names in enumerate(EVALUATION_ROWS) for name in names}
+    against = {
+        (module, target)
+        for module, targets in graph.items()
+        if folder(module) in row_of
+        for target in targets
+        if folder(target) in row_of | {"linear_eval.commands": len(EVALUATION_ROWS)}
+        and folder(target) != folder(module)
+        and row_of.get(folder(target), len(EVALUATION_ROWS)) >= row_of[folder(module)]
+    }
+    assert not against
 
 
 def test_evaluation_modules_load_no_kornia_and_no_training_loop() -> None:

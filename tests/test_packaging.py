@@ -52,7 +52,7 @@ def test_the_wheel_carries_every_recipe(wheel: zipfile.ZipFile) -> None:
     names = set(wheel.namelist())
     assert len(shipped) >= 12 and shipped <= names
     assert not any(name.startswith(("configs/", "tests/", "examples/")) for name in names)
-    assert {"simclr/__init__.py", "linear_eval/knn.py", "ablation/runner.py"} <= names
+    assert {"simclr/__init__.py", "linear_eval/protocols/knn.py", "ablation/runner.py"} <= names
 
 
 @pytest.mark.slow

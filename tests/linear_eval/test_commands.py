@@ -194,9 +194,10 @@ def test_an_unreadable_query_is_skipped_and_counted(
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     capsys.readouterr()
-    with pytest.warns(UserWarning, match="broken.png"):
+    with pytest.warns(UserWarning, match="broken.png") as caught:
         code = main(["retrieve", str(broken), str(good), "--index", str(index_dir), "--json"])
     assert code == 0
+    assert Path(caught[0].filename).parts[-2:] == ("cli", "__init__.py")  # named at the root
     captured = capsys.readouterr()
     assert [json.loads(line)["query"] for line in captured.out.splitlines()] == [str(good)]
     assert "skipped 1 of 2 query images" in captured.err
@@ -294,8 +295,8 @@ def test_finetune_under_an_external_launcher_says_to_use_its_own_processes(
 def test_appending_a_folder_to_an_index_equals_building_it_from_both(
     run_dir: Path, tmp_path: Path, synthetic, fashion_mnist_folder, capsys
 ) -> None:
-    from linear_eval.index import load_index
-    from linear_eval.knn import exact_index, search
+    from linear_eval.protocols.knn import exact_index, search
+    from linear_eval.retrieval.store import load_index
 
     folder = fashion_mnist_folder.path
     common = ["--checkpoint", str(run_dir), *synthetic.eval_overrides, "data.image_size=28"]
@@ -353,7 +354,7 @@ def test_append_refuses_another_encoder_and_a_dataset_split_index(
 def test_a_second_eval_prints_the_same_table_without_refitting(
     run_dir: Path, synthetic, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from linear_eval import linear
+    from linear_eval.protocols import linear
 
     fit, fits = linear.train_linear_classifier, []
     monkeypatch.setattr(

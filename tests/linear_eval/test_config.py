@@ -11,7 +11,6 @@ from linear_eval.config import (
     EmbedConfig,
     EvalConfig,
     FeaturesConfig,
-    FinetuneConfig,
     KNNConfig,
     LinearConfig,
     PlotConfig,
@@ -49,13 +48,6 @@ def test_the_run_gives_data_and_normalisation_without_its_pretraining_subsets(sy
         ("knn.nope=1", "knn.nope"),
         ("data.subset=-2", "data.subset"),
         ("features.devices=0", "features.devices"),
-        ("finetune.label_fraction=0", "finetune.label_fraction"),
-        ("finetune.label_fraction=-0.5", "finetune.label_fraction"),
-        ("finetune.label_fraction=1.01", "finetune.label_fraction"),
-        ("finetune.labels_per_class=0", "finetune.labels_per_class"),
-        ("finetune.schedule=step", "finetune.schedule"),
-        ("finetune.baselines=[supervised]", "finetune.baselines"),
-        ("finetune.sweep_fractions=[0.1,2.0]", "finetune.sweep_fractions"),
         *([] if torch.cuda.is_available() else [("features.device=cuda", "features.device")]),
     ],
 )
@@ -74,7 +66,6 @@ def test_invalid_values_fail_with_the_key_named(override: str, message: str) -> 
         (RetrievalConfig(nprobe=0), "retrieval.nprobe"),
         (EmbedConfig(csv_max_rows=-1), "embed.csv_max_rows"),
         (PlotConfig(method="mds"), "plot.method"),
-        (FinetuneConfig(crop_scale=[0.5, 0.1]), "finetune.crop_scale"),
     ],
 )
 def test_each_section_checks_its_own_values(section: object, key: str) -> None:
@@ -122,20 +113,6 @@ def test_channels_set_against_the_encoder_are_one_line_that_says_how(
     assert f"use an encoder pretrained on {channels}-channel images" in message
     fitting = load_eval_config(pretrain, None, [f"data.channels={encoder}"])
     assert adapt_to_encoder(fitting, encoder, pretrain).data.channels == encoder
-
-
-def test_a_label_fraction_and_labels_per_class_together_are_one_line() -> None:
-    overrides = ["finetune.label_fraction=0.1", "finetune.labels_per_class=5"]
-    with pytest.raises(ConfigError, match="finetune.labels_per_class=5.*label_fraction") as error:
-        load_eval_config(None, None, overrides)
-    assert "\n" not in str(error.value)
-
-
-def test_fine_tuning_defaults_follow_appendix_b5() -> None:
-    settings = load_eval_config().finetune
-    assert settings.fraction == 0.01 and settings.labels_per_class is None
-    assert (settings.momentum, settings.weight_decay, settings.base_lr) == (0.9, 0.0, 0.05)
-    assert load_eval_config(None, None, ["finetune.labels_per_class=3"]).finetune.fraction is None
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,8 @@ def test_importing_the_figures_leaves_the_backend_as_the_user_set_it(tmp_path: P
     """A notebook sets its own backend; importing and saving must not switch it to Agg."""
     code = (
         "import matplotlib; matplotlib.use('svg')\n"
-        "import linear_eval.figure as f, linear_eval.plot, linear_eval.grid, ablation.report\n"
+        "import linear_eval.figure as f, ablation.report\n"
+        "import linear_eval.protocols.plot, linear_eval.retrieval.grid\n"
         f"figure, axis = f.new_figure(); f.save_figure(figure, {str(tmp_path / 'x.png')!r})\n"
         "print(matplotlib.get_backend())\n"
     )

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from linear_eval.config import LinearConfig
-from linear_eval.encoders import load_encoder
-from linear_eval.evaluate import evaluate_extractor
-from linear_eval.linear import linear_probe
+from linear_eval.features.encoders import load_encoder
 from linear_eval.progress import Progress, duration
+from linear_eval.protocols.evaluate import evaluate_extractor
+from linear_eval.protocols.linear import linear_probe
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -1,0 +1,120 @@
+"""``simclr plot``: a 2-D map of frozen representations, coloured by label, as a PNG.
+
+Methods: UMAP (McInnes et al. 2018, from the optional ``umap-learn`` package) on cosine
+distance, t-SNE (van der Maaten and Hinton 2008, scikit-learn) and PCA, the fast fallback.
+``auto`` uses UMAP when ``umap-learn`` is installed and t-SNE otherwise. A seeded random sample
+of at most ``plot.max_points`` points is embedded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+from linear_eval.config import PlotConfig
+from linear_eval.features.gallery import gallery_features, gallery_name
+from linear_eval.figure import new_figure, save_figure
+from linear_eval.protocols.knn import normalized
+
+
+def resolved_method(method: str) -> str:
+    """``auto`` -> ``umap`` when umap-learn is importable, else ``tsne``."""
+    if method != "auto":
+        return method
+    return "umap" if importlib.util.find_spec("umap") is not None else "tsne"
+
+
+def sample_rows(count: int, max_points: int, seed: int) -> np.ndarray:
+    if count <= max_points:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, max_points, replace=False))
+
+
+def embed_2d(features: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
+    """(N, 2) coordinates of the L2-normalised ``features`` by ``method`` (umap, tsne, pca)."""
+    x = normalized(features)
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(x)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = min(30.0, max(2.0, (len(x) - 1) / 3))
+        return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
+    if method == "umap":
+        import umap
+
+        neighbours = min(15, len(x) - 1)
+        reducer = umap.UMAP(n_neighbors=neighbours, metric="cosine", random_state=seed)
+        return reducer.fit_transform(x)
+    raise ValueError(f"unknown method {method!r}")
+
+
+def draw_map(
+    coordinates: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    path: str | Path,
+    title: str,
+    point_size: float = 2.0,
+) -> Path:
+    """Scatter ``coordinates`` coloured by label (grey where unlabelled), with a legend."""
+    figure, axis = new_figure(figsize=(7, 6))
+    known = labels >= 0
+    if (~known).any():
+        axis.scatter(*coordinates[~known].T, s=point_size, c="lightgrey", label="unlabelled")
+    colours = matplotlib.colormaps["tab10" if len(np.unique(labels[known])) <= 10 else "tab20"]
+    for label in np.unique(labels[known]):
+        rows = labels == label
+        name = classes[label] if label < len(classes) else str(label)
+        colour = colours(int(label) % colours.N)
+        axis.scatter(*coordinates[rows].T, s=point_size, color=colour, label=name)
+    if known.any() or (~known).any():
+        axis.legend(markerscale=4, fontsize=7, loc="best", frameon=False)
+    axis.set_title(title, fontsize=10)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    return save_figure(figure, path)
+
+
+def plot_embedding(
+    features: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    path: str | Path,
+    config: PlotConfig,
+    title: str,
+    seed: int = 0,
+) -> tuple[Path, str]:
+    """Sample, reduce to 2-D and draw; returns the PNG's path and the method used."""
+    rows = sample_rows(len(features), config.max_points, seed)
+    method = resolved_method(config.method)
+    coordinates = embed_2d(np.asarray(features[rows]), method, seed)  # only the sampled rows
+    title = f"{title} ({method}, {len(rows):,} points)"
+    return draw_map(coordinates, labels[rows], classes, path, title, config.point_size), method
+
+
+def plot_gallery(args: argparse.Namespace) -> Path:
+    """Draw the map of the gallery of ``args`` (``checkpoint``, ``config``, ``overrides``,
+    ``split``, ``folder``, ``out``: the options of ``simclr plot``) to ``--out`` (default:
+    RUN/plots/NAME-METHOD.png); the PNG's path."""
+    loaded, config, features = gallery_features(args)
+    method = resolved_method(config.plot.method)
+    default = loaded.run_dir / "plots" / f"{gallery_name(config, features)}-{method}.png"
+    title = f"{config.data.name}/{features.meta['split']}: {loaded.source}"
+    path, method = plot_embedding(
+        features.representation,
+        features.labels,
+        features.classes,
+        args.out or default,
+        config.plot,
+        title,
+        config.seed,
+    )
+    print(f"wrote {path} ({method})")
+    return path

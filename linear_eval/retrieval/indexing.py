@@ -1,0 +1,45 @@
+"""``simclr index``: the index over a gallery's frozen features built and saved, or the new
+images of an image folder appended to a saved index; what was written said in a line or two."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from linear_eval.features.gallery import gallery_features, gallery_name
+from linear_eval.retrieval.build import build_index, describe
+from linear_eval.retrieval.store import append_to_index, load_index, save_index
+from simclr.errors import ConfigError
+
+
+def index_gallery(args: argparse.Namespace) -> Path:
+    """Build the index over the gallery of ``args`` (``checkpoint``, ``config``, ``overrides``,
+    ``split``, ``folder``, ``out``, ``exact``: the options of ``simclr index``) and save it in
+    ``--out`` (default: RUN/index/NAME); its directory."""
+    loaded, config, features = gallery_features(args)
+    gallery = build_index(features, loaded.extractor, config, loaded.source, exact=args.exact)
+    directory = Path(args.out or loaded.run_dir / "index" / gallery_name(config, features))
+    save_index(gallery, directory)
+    meta = gallery.meta
+    print(
+        f"indexed {meta['count']:,} images of {config.data.name}/{meta['split']} "
+        f"({meta['feature_dim']}-d, {meta['index_type']} index) in {directory}"
+    )
+    print(describe(meta))
+    return directory
+
+
+def append_folder(args: argparse.Namespace) -> int:
+    """Add the images of ``args.folder`` that the index ``args.append`` does not hold yet and
+    save it again; the count added. A missing or damaged index stops it before any work."""
+    if not args.folder:
+        raise ConfigError("--append INDEX takes the images to add from --folder DIR")
+    gallery = load_index(args.append)  # a missing or damaged index stops here
+    loaded, config, features = gallery_features(args)
+    added = append_to_index(gallery, features, loaded.extractor)
+    save_index(gallery, args.append)
+    print(
+        f"added {added:,} of {len(features):,} images of {args.folder} to {args.append} "
+        f"({gallery.meta['count']:,} images; {len(features) - added:,} were already in it)"
+    )
+    return added
