@@ -67,9 +67,9 @@ from torch.utils.data import DataLoader
 
 from simclr.config import SimCLRConfig, load_config
 from simclr.config.schema import STEMS
+from simclr.data.config import normalization
 from simclr.data.datamodule import SimCLRDataModule
 from simclr.data.readers import read_fashion_mnist
-from simclr.data.registry import normalization
 from simclr.module import SimCLR
 from simclr.optim import build_optimizer
 
@@ -118,7 +118,7 @@ class ProjectPipeline(Pipeline):
     def __init__(self, config: SimCLRConfig, device: torch.device, premade: bool) -> None:
         self.config, self.device = config, device
         torch.manual_seed(0)
-        self.module = SimCLR(config, num_classes=0).to(device).train()
+        self.module = SimCLR.from_config(config, num_classes=0).to(device).train()
         model = nn.ModuleList([self.module.encoder, self.module.head])
         lr = self.module.learning_rate()
         self.optimizer = build_optimizer(model, config.optimizer, lr)

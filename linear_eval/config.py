@@ -33,8 +33,8 @@ from simclr.config import (
     check_workers,
     require,
 )
-from simclr.config.checks import check_choice
 from simclr.data.config import normalization
+from simclr.errors import check_choice
 
 INDEX_TYPES = ("auto", "flat", "ivf", "ivf_sq8", "hnsw")
 PLOT_METHODS = ("auto", "umap", "tsne", "pca")

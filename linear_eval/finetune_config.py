@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from simclr.config import require
-from simclr.config.checks import check_choice
 from simclr.config.schema import PRECISIONS
+from simclr.errors import check_choice
 
 FINETUNE_METHODS = ("scratch", "linear")  # the baselines beside the fine-tuned pretrained f
 SCHEDULES = ("cosine", "constant")

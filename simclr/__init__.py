@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from simclr.lars import LARS
     from simclr.loss import NTXentLoss, nt_xent_loss
     from simclr.module import SimCLR
-    from simclr.pretrained import load_encoder
     from simclr.probe import OnlineProbe
+    from simclr.run.pretrained import load_encoder
     from simclr.run.train import pretrain
 
 try:
@@ -52,7 +52,7 @@ _HOMES = {
     "OnlineProbe": "simclr.probe",
     "SimCLRConfig": "simclr.config",
     "load_config": "simclr.config",
-    "load_encoder": "simclr.pretrained",
+    "load_encoder": "simclr.run.pretrained",
     "pretrain": "simclr.run.train",
 }
 

@@ -1,6 +1,6 @@
 """The frozen feature extractors that evaluation compares, each with a weight fingerprint.
 
-- the pretrained encoder f, read by :func:`simclr.pretrained.read_pretrained` from a Lightning
+- the pretrained encoder f, read by :func:`simclr.run.pretrained.read_pretrained` from a Lightning
   checkpoint (``.ckpt``), an exported encoder (``encoder.pt`` + ``encoder.yaml``, see
   :func:`simclr.run.export.export_encoder`) or a run directory holding either;
 - a randomly initialised encoder of the same architecture (a fixed seed, so its features are
@@ -26,7 +26,7 @@ from torch import nn
 
 from simclr.config import SimCLRConfig
 from simclr.encoder import Encoder
-from simclr.pretrained import read_pretrained
+from simclr.run.pretrained import read_pretrained
 
 PRETRAINED, RANDOM_INIT, RAW_PIXELS = "pretrained", "random init", "raw pixels"
 
@@ -81,7 +81,7 @@ def _extractor(name: str, encoder: Encoder) -> FeatureExtractor:
 
 def load_encoder(path: str | Path) -> LoadedEncoder:
     """f from a ``.ckpt``, an exported ``encoder.pt`` (with ``encoder.yaml``) or a run dir, as a
-    fingerprinted extractor (see :func:`simclr.pretrained.read_pretrained`)."""
+    fingerprinted extractor (see :func:`simclr.run.pretrained.read_pretrained`)."""
     pretrained = read_pretrained(path, what="--checkpoint")
     encoder = pretrained.encoder
     extractor = _extractor(PRETRAINED, encoder)

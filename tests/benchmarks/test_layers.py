@@ -30,7 +30,7 @@ def test_each_layer_of_the_head_ends_in_the_modules_own_z(run_dir: Path, synthet
     assert list(outputs) == ["h", "g[1] Linear", "g[2] BatchNorm1d", "g[3] ReLU", "g[4] Linear = z"]
     assert (outputs["g[3] ReLU"] >= 0).all()
     # the truth: the training module's own head, loaded from the same checkpoint, in eval mode
-    module = SimCLR(config, num_classes=synthetic.classes)
+    module = SimCLR.from_config(config, num_classes=synthetic.classes)
     module.load_state_dict(read_torch_file(run_dir / "checkpoints" / "last.ckpt")["state_dict"])
     with torch.no_grad():
         z = module.eval().head(torch.from_numpy(h)).numpy()

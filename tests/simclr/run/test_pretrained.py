@@ -1,4 +1,4 @@
-"""simclr/pretrained.py: the pretrained f read back from a run directory, a ``.ckpt`` or an
+"""simclr/run/pretrained.py: the pretrained f read back from a run directory, a ``.ckpt`` or an
 exported ``encoder.pt``, checked against plain torchvision loading the same weights strictly;
 where each source says its run and config are; refusals in one line."""
 
@@ -15,7 +15,7 @@ from torch import nn
 from simclr.config import load_config
 from simclr.errors import ConfigError
 from simclr.module import SimCLR
-from simclr.pretrained import load_encoder, read_pretrained
+from simclr.run.pretrained import load_encoder, read_pretrained
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
