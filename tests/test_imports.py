@@ -175,6 +175,19 @@ def test_modules_and_folders_import_without_cycles(typing_too: bool) -> None:
             pytest.fail(f"{name} import each other: {' -> '.join(error.args[1])}")
 
 
+def test_the_method_never_imports_the_machinery_that_runs_it(graph: dict[str, set[str]]) -> None:
+    """simclr's rows (STYLE.md): the method (views, f, g, NT-Xent, LARS, the module) with its
+    config and data sits below the run machinery (``simclr.run``) and the command line."""
+    upward = {
+        (module, target)
+        for module, targets in graph.items()
+        if module.startswith("simclr.") and not module.startswith(("simclr.run", "simclr.cli"))
+        for target in targets
+        if target.startswith(("simclr.run", "simclr.cli"))
+    }
+    assert not upward
+
+
 # linear_eval's folders, each importing only from those before it: features <- protocols <-
 # retrieval, finetune (which do not import each other); commands only dispatches to them
 EVALUATION_ROWS = (
