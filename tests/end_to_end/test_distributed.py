@@ -102,7 +102,7 @@ def one_step(
     )
     L.seed_everything(0, workers=True, verbose=False)
     datamodule = SimCLRDataModule(config.data, seed=0)
-    module = FixedViews(config, num_classes=datamodule.num_classes)
+    module = FixedViews.from_config(config, num_classes=datamodule.num_classes)
     before = {k: v.detach().clone() for k, v in module.state_dict().items()}
     run_dir = tmp_path / config.run.name
     trainer = build_trainer(config, run_dir, RunOutputs(run_dir, config, 0, quiet=True))
