@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set-up: Fashion-MNIST for offline use (Debian's dataset-fashion-mnist) where the system allows,
-# then this package and its test tools into the active Python environment.
+# then this package, its test tools and its documentation tools into the active Python environment.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -20,5 +20,5 @@ if [ ! -d "$FASHION_MNIST" ] && command -v apt-get >/dev/null 2>&1; then
 fi
 [ -d "$FASHION_MNIST" ] || echo "setup: no $FASHION_MNIST; Fashion-MNIST will be downloaded on first use"
 
-python3 -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+python3 -m pip install --quiet --disable-pip-version-check -e ".[dev,docs]"
 echo "setup: done ($(python3 -c 'import torch; print("torch", torch.__version__)'))"
