@@ -3,7 +3,7 @@
 #   0. the views (benchmarks/views.py): aten ops and ms per call of Kornia's modules, the fused
 #      views and the fused views as CUDA graphs at 28/32/96/224 px, the fused stages' profile;
 #      the capture and device-decoding tests on the GPU;
-#   1. the throughput benchmark on cuda (README's GPU targets: project against the ceiling and
+#   1. the throughput benchmark on cuda (the GPU targets of docs/performance.md: project against the ceiling and
 #      the conventional per-image pipeline with 8 workers at 32, 96 and 224 px, fp32 and
 #      bf16-mixed; lightly's loop apart, bf16; the conventional pipeline with 16 workers at 96
 #      and 224 px);

@@ -104,7 +104,7 @@ AUTO_POOLED_BELOW = 64  # px: below it the standard stem leaves the last stage a
 def resolved_stem(stem: str, name: str, image_size: int) -> str:
     """``encoder.stem`` with ``auto`` resolved for images of side ``image_size``: ``pooled``
     below 64 px where the backbone has a stem max-pool (at 28 px it kept the most accuracy per
-    CPU-minute, README Performance), else ``standard``."""
+    CPU-minute, docs/performance.md), else ``standard``."""
     if stem != "auto":
         return stem
     family = FAMILIES[ENCODERS[name].family]

@@ -48,7 +48,7 @@ FACTORIES = {
 
 def index_type_for(size: int, config: RetrievalConfig, dim: int = 512) -> str:
     """The configured index type, or for ``auto`` what benchmarks/retrieval.py measured best
-    (README, Performance): exact below ``exact_below`` rows; above, HNSW (the highest recall
+    (docs/performance.md): exact below ``exact_below`` rows; above, HNSW (the highest recall
     at a given speed, at 1,000,000 rows 66x the exact index's batch speed at recall@10 0.957)
     when its vectors and links fit in ``memory_gib`` (null: a quarter of this machine's
     memory), else IVF with 8-bit scalars (a quarter of the float32 vectors' memory)."""

@@ -34,7 +34,7 @@ class EncoderConfig:
     name: str = "resnet18"  # a key of simclr.encoder.ENCODERS
     # standard (7x7/2 conv + max-pool), small (3x3/1, no pool), strided (3x3/2, no pool),
     # pooled (3x3/1 + max-pool), or auto: pooled below 64 px where the backbone has a stem
-    # max-pool (the most accuracy per CPU-minute on 28 px, README Performance), else standard
+    # max-pool (the most accuracy per CPU-minute on 28 px, docs/performance.md), else standard
     stem: str = "auto"
     residual: bool = True  # false removes every shortcut: the ResNet paper's plain network
 

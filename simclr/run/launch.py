@@ -112,7 +112,7 @@ def _gpu_count() -> int:
 def resolved_precision(trainer: TrainerConfig) -> str:
     """``trainer.precision``, with ``auto`` resolved: bf16-mixed where the accelerator computes
     bf16 natively (a GPU that supports it; a CPU with AVX512-BF16 or AMX, 2.2x the float32
-    throughput on this project's 2-core machine, README Performance), else 32-true. NT-Xent
+    throughput on this project's 2-core machine, docs/performance.md), else 32-true. NT-Xent
     runs in float32 under either (simclr.loss)."""
     if trainer.precision != "auto":
         return trainer.precision
@@ -169,7 +169,7 @@ def check_devices(trainer: TrainerConfig) -> None:
         "trainer.num_nodes",
         nodes,
         "> 1 needs a launcher on every node (torchrun, srun, or NODE_RANK, MASTER_ADDR and "
-        "MASTER_PORT set by hand); see README 'One GPU or several'",
+        "MASTER_PORT set by hand); see docs/gpus.md",
     )
 
 
