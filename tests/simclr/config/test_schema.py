@@ -131,38 +131,6 @@ def test_each_section_checks_its_own_values(section, refusal: str | None) -> Non
     type(section)().check()  # its defaults pass
 
 
-def test_a_bad_decode_setting_names_the_allowed_ones() -> None:
-    with pytest.raises(ConfigError) as error:
-        load_config(None, ["data.decode=nvjpeg"])
-    assert str(error.value) == "data.decode='nvjpeg' is invalid: allowed: auto, workers, device"
-    for decode in ("auto", "workers", "device"):
-        assert load_config(None, [f"data.decode={decode}"]).data.decode == decode
-
-
-def test_augment_check_covers_every_op() -> None:
-    config = AugmentConfig()
-    config.solarize.threshold = 1.5
-    with pytest.raises(ConfigError, match="augment.solarize.threshold=1.5"):
-        config.check()
-    config = AugmentConfig()
-    config.normalize.std = [0.5, 0.0, 0.5]
-    with pytest.raises(ConfigError, match="augment.normalize.std"):
-        config.check()
-    config = AugmentConfig()
-    config.color.strength = 3.0  # hue jitter 0.6 > 0.5
-    with pytest.raises(ConfigError, match="augment.color.strength=3.0"):
-        config.check()
-
-
-def test_data_checks_shared_with_evaluation_leave_out_pretraining_ones() -> None:
-    data = DataConfig(batch_size=1, num_workers=-1)
-    data.check()  # evaluation sets its own batch size and workers
-    with pytest.raises(ConfigError, match="data.batch_size=1 is invalid"):
-        data.check_for_pretraining()
-    with pytest.raises(ConfigError, match="data.num_workers=-1 is invalid"):
-        DataConfig(num_workers=-1).check_for_pretraining()
-
-
 def test_the_whole_config_checks_every_section_and_finiteness() -> None:
     SimCLRConfig().check()
     config = SimCLRConfig()

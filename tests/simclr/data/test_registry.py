@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from simclr.config import DataConfig
-from simclr.data.config import normalization, resolved_channels
+from simclr.data.config import resolved_channels
 from simclr.data.folders import folder_splits
 from simclr.data.readers import read_fashion_mnist, read_folder, read_stl10
 from simclr.data.registry import DATASETS, IMAGENET_MEAN, IMAGENET_STD, DatasetSpec, dataset_spec
@@ -58,30 +58,3 @@ def test_a_registered_dataset_is_found_by_name(monkeypatch: pytest.MonkeyPatch) 
 def test_an_unknown_dataset_is_one_line_naming_the_allowed_ones() -> None:
     with pytest.raises(DataError, match="data.name='imagenet9' is unknown: allowed: cifar10, "):
         dataset_spec("imagenet9")
-
-
-@pytest.mark.parametrize(
-    "name, channels, resolved",
-    [("fashion_mnist", None, 1), ("fashion_mnist", 3, 3), ("cifar10", None, 3), ("stl10", 1, 1)],
-)
-def test_resolved_channels_is_the_configured_or_the_datasets_own(
-    name: str, channels: int | None, resolved: int
-) -> None:
-    assert resolved_channels(DataConfig(name=name, channels=channels)) == resolved
-
-
-@pytest.mark.parametrize(
-    "name, channels, mean",
-    [
-        ("fashion_mnist", None, [0.2860]),
-        ("fashion_mnist", 3, [0.2860] * 3),
-        ("cifar10", None, [0.4914, 0.4822, 0.4465]),
-        ("cifar10", 1, [(0.4914 + 0.4822 + 0.4465) / 3]),
-    ],
-)
-def test_normalization_fits_the_channel_count(name: str, channels, mean: list) -> None:
-    got_mean, got_std = normalization(DataConfig(name=name, channels=channels))
-    assert got_mean == pytest.approx(mean)
-    assert len(got_std) == len(mean)
-    explicit = normalization(DataConfig(name=name, channels=channels), [0.5], [0.5])
-    assert explicit == ([0.5] * len(mean), [0.5] * len(mean))
