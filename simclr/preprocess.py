@@ -1,7 +1,8 @@
 """What is done to every image before f, in pretraining, evaluation and retrieval alike.
 
-Decoding a file into uint8 (C, H, W), converting its channel count, resizing the shorter side
-and centre-cropping a square, scaling to [0, 1] and normalising per channel. Nothing here is
+Decoding a file into uint8 (C, H, W) (the picture a person sees, whatever PIL's colour mode:
+:func:`seen_picture`), converting its channel count, resizing the shorter side and
+centre-cropping a square, scaling to [0, 1] and normalising per channel. Nothing here is
 random: the stochastic views of pretraining are :mod:`simclr.augment`, built on these.
 """
 
@@ -27,13 +28,66 @@ UNREADABLE_IMAGE = (
 )
 
 
+BACKGROUND = (255, 255, 255)  # what a transparent pixel shows: white, as a page or a viewer does
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")  # PIL's modes with an alpha band
+UINT16_MODES = ("I;16", "I;16L", "I;16B")  # 16-bit unsigned grey, either byte order
+
+
 def decode_image(path: str | Path, channels: int) -> torch.Tensor:
-    """The image file ``path`` as uint8 (channels, H, W), decoded by PIL from any format and
-    colour mode; raises one of :data:`UNREADABLE_IMAGE` for a file that cannot be decoded."""
+    """The image file ``path`` as uint8 (channels, H, W): the picture a person sees in it (the
+    first frame of an animation), by :func:`seen_picture`, in ``channels`` channels (grey to RGB
+    by copy, RGB to grey by luminance); raises one of :data:`UNREADABLE_IMAGE` for a file that
+    cannot be decoded."""
     with Image.open(path) as image:
-        array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+        picture = seen_picture(image)
+        array = np.asarray(picture.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
     tensor = torch.from_numpy(array.copy())
     return tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1).contiguous()
+
+
+def seen_picture(image: Image.Image) -> Image.Image:
+    """The 8-bit grey (L) or colour (RGB) picture a person sees in ``image``, by its mode:
+
+    - L, RGB: as they are, bit for bit.
+    - 1: black 0, white 255.
+    - P: the palette expanded to RGB; a transparent palette entry as alpha, below.
+    - RGBA, LA, PA, RGBa, La: alpha composited on white (:data:`BACKGROUND`).
+    - CMYK (and YCbCr, RGBX, HSV): converted to RGB by PIL.
+    - I;16, I;16L, I;16B (16-bit unsigned): value / 257, rounded, so x * 257 decodes to x.
+    - I (32-bit signed): value * 255 / (2**31 - 1), rounded; negative values black.
+    - F (32-bit float): values within [0, 1] times 255, rounded; else min..max stretched to
+      0..255 (a constant image black); NaN and infinities count as 0.
+    """
+    mode = image.mode
+    if mode in ("L", "RGB"):
+        return image
+    if mode in ALPHA_MODES or (mode == "P" and "transparency" in image.info):
+        background = Image.new("RGBA", image.size, (*BACKGROUND, 255))
+        return Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
+    if mode == "1":
+        return image.convert("L")
+    if mode in UINT16_MODES or mode in ("I", "F"):
+        # PIL's convert("L") clips these values to 0..255 instead of scaling them
+        return Image.fromarray(_scaled_to_uint8(np.asarray(image), mode))
+    return image.convert("RGB")
+
+
+def _scaled_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
+    """The grey ``values`` of an I;16, I or F image scaled to uint8 as :func:`seen_picture` says."""
+    if mode in UINT16_MODES:
+        scaled = values / 257.0
+    elif mode == "I":
+        scaled = np.clip(values, 0, None) * (255.0 / (2**31 - 1))
+    else:
+        values = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+        if low >= 0.0 and high <= 1.0:
+            scaled = values * 255.0
+        elif high > low:
+            scaled = (values - low) * (255.0 / (high - low))
+        else:
+            scaled = np.zeros_like(values)
+    return np.rint(scaled).astype(np.uint8)
 
 
 def prepare_image(image: torch.Tensor, image_size: int, channels: int) -> torch.Tensor:

@@ -36,14 +36,14 @@ def query_paths(arguments: list[str], list_file: str | None = None) -> list[str]
     """The query images in order: each argument a file, or a folder standing for every image
     below it (sorted), then the lines of ``list_file`` (one path per line; blank lines and
     lines starting with # skipped). A file that cannot be read is skipped later, counted."""
-    from simclr.data.images import is_image_file
+    from simclr.data.images import is_image_file, no_images_found
 
     paths: list[str] = []
     for argument in arguments:
         if Path(argument).is_dir():
             found = sorted(str(p) for p in Path(argument).rglob("*") if is_image_file(p))
             if not found:
-                raise DataError(f"query folder {argument!r} holds no image files")
+                raise DataError(f"query folder {argument!r} {no_images_found(Path(argument))}")
             paths += found
         else:
             paths.append(argument)

@@ -9,11 +9,13 @@ one by one, and an unreadable file is skipped with a warning naming it, never st
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 import torchvision
+from PIL import Image, features
 from torch.utils.data import Dataset, Subset
 from torch.utils.data._utils.collate import default_collate
 
@@ -62,7 +64,19 @@ class ArrayImages(Dataset):
         return ArrayImages(images, self.labels, self.classes)
 
 
-IMAGE_EXTENSIONS = tuple(torchvision.datasets.folder.IMG_EXTENSIONS)
+def _pillow_reads(extension: str) -> bool:
+    Image.init()  # registers every format plugin, WebP among them where Pillow has it
+    return extension in Image.registered_extensions() and (
+        extension != ".webp" or features.check("webp")
+    )
+
+
+# torchvision's image files, and GIF (its first frame), those of them this Pillow reads
+IMAGE_EXTENSIONS = tuple(
+    extension
+    for extension in (*torchvision.datasets.folder.IMG_EXTENSIONS, ".gif")
+    if _pillow_reads(extension)
+)
 
 
 def is_image_file(path: Path) -> bool:
@@ -74,11 +88,24 @@ def holds_images(folder: Path) -> bool:
     return any(is_image_file(p) for p in folder.rglob("*"))
 
 
+def no_images_found(folder: Path) -> str:
+    """What lies below ``folder``, which holds no image file, and what is accepted: "holds no
+    image files (found 3 .txt, 1 without extension; images are .jpg, ...)"."""
+    counts = Counter(
+        p.suffix.lower() or "without extension" for p in folder.rglob("*") if p.is_file()
+    )
+    found = ", ".join(f"{count} {suffix}" for suffix, count in sorted(counts.items()))
+    accepted = ", ".join(IMAGE_EXTENSIONS)
+    return f"holds no image files (found {found or 'no files'}; images are {accepted})"
+
+
 class ImageFolder(Dataset):
     """Every image file below ``path``; an immediate subfolder holding images is a class.
 
     Files directly in ``path`` (or all files, when there are no class folders) get label -1.
-    Images of any size and colour mode are decoded into ``channels`` channels. A file that
+    An image file is one of :data:`IMAGE_EXTENSIONS` (GIF and WebP among them). Images of any
+    size and colour mode are decoded into ``channels`` channels as a person sees them
+    (:func:`simclr.preprocess.decode_image`). A file that
     cannot be decoded is skipped with a warning naming it (``__getitem__`` returns None, which
     :func:`collate` drops), so a corrupt file never stops an epoch.
     """
@@ -89,8 +116,7 @@ class ImageFolder(Dataset):
             raise DataError(f"data.path={str(path)!r} is not a directory")
         files = sorted(p for p in self.root.rglob("*") if is_image_file(p))
         if not files:
-            extensions = ", ".join(IMAGE_EXTENSIONS)
-            raise DataError(f"data.path={str(path)!r} holds no images ({extensions})")
+            raise DataError(f"data.path={str(path)!r} {no_images_found(self.root)}")
         class_of = {p: p.relative_to(self.root).parts[0] for p in files if p.parent != self.root}
         self.classes = sorted(set(class_of.values()))
         index = {name: i for i, name in enumerate(self.classes)}

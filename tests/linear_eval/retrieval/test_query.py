@@ -1,12 +1,15 @@
 """Tests of linear_eval/retrieval/query.py: query images read, encoded as the gallery was and
-answered with their nearest gallery rows, a batch at a time."""
+answered with their nearest gallery rows, a batch at a time; a 16-bit picture answered as its
+8-bit original."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from linear_eval.features.encoders import load_encoder
 from linear_eval.features.extract import extract_features
@@ -15,6 +18,7 @@ from linear_eval.retrieval.compatible import check_compatible, preprocessing_of
 from linear_eval.retrieval.query import (
     gallery_images,
     query_features,
+    query_paths,
     read_query,
     readable_queries,
     retrieve,
@@ -139,3 +143,59 @@ def test_when_no_query_of_any_batch_is_readable_the_error_is_one_line(
     with pytest.warns(UserWarning), pytest.raises(DataError, match="none of the 3") as error:
         list(batches)
     assert "\n" not in str(error.value)
+
+
+def write_folder(images, labels, folder: Path, bits: int) -> list[Path]:
+    """The uint8 (N, 1, H, W) ``images`` written as PNG files of ``bits`` bits per pixel in class
+    folders: x as x in 8 bits, as x * 257 in 16 bits (the same picture); their paths."""
+    paths = []
+    for row, (image, label) in enumerate(zip(images, labels.tolist())):
+        pixels = image[0].numpy()
+        pixels = pixels if bits == 8 else pixels.astype(np.uint16) * 257
+        (folder / f"class{label}").mkdir(parents=True, exist_ok=True)
+        paths.append(folder / f"class{label}" / f"{row:03d}.png")
+        Image.fromarray(pixels).save(paths[-1])
+    return paths
+
+
+def test_an_8_bit_and_a_16_bit_picture_have_the_same_features_and_neighbours(
+    run_dir: Path, synthetic, tmp_path: Path
+) -> None:
+    split = synthetic.images("test")
+    loaded = load_encoder(run_dir)
+    features, galleries, queries = {}, {}, {}
+    for bits in (8, 16):
+        queries[bits] = write_folder(split.images, split.labels, tmp_path / f"png{bits}", bits)
+        overrides = ["data.name=folder", f"data.path={tmp_path / f'png{bits}'}", "data.channels=1"]
+        config = synthetic.eval_config(loaded.pretrain_config, *overrides)
+        features[bits] = extract_features(loaded.extractor, config, "all", None, tmp_path / "c")
+        galleries[bits] = build_index(features[bits], loaded.extractor, config, loaded.source)
+    assert Image.open(queries[16][0]).mode == "I;16"
+    assert np.array_equal(features[8].representation[:], features[16].representation[:])
+    answers = {}
+    for bits in (8, 16):  # a 16-bit query against the 8-bit gallery, and the other way round
+        gallery = galleries[24 - bits]
+        paths = [str(path) for path in queries[bits][:6]]
+        preprocessing = preprocessing_of(gallery)
+        answers[bits] = list(retrieve_in_batches(gallery, loaded, preprocessing, paths, 4, 3))
+    for (_, image8, hits8), (_, image16, hits16) in zip(answers[8], answers[16]):
+        assert torch.equal(image8, image16)
+        assert [hit["row"] for hit in hits8] == [hit["row"] for hit in hits16]
+        rows = [hit["row"] for hit in hits8]
+        neighbours = zip(gallery_images(galleries[8], rows), gallery_images(galleries[16], rows))
+        assert all(torch.equal(eight, sixteen) for eight, sixteen in neighbours)
+
+
+def test_a_query_folder_finds_gif_and_webp_files_and_names_what_else_it_holds(tmp_path: Path):
+    (tmp_path / "queries").mkdir()
+    Image.new("L", (4, 4), 9).save(tmp_path / "queries" / "a.gif")
+    Image.new("L", (4, 4), 9).save(tmp_path / "queries" / "b.webp")
+    (tmp_path / "queries" / "c.txt").write_text("not an image")
+    found = query_paths([str(tmp_path / "queries")])
+    assert found == [str(tmp_path / "queries" / name) for name in ("a.gif", "b.webp")]
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "c.txt").write_text("not an image")
+    with pytest.raises(
+        DataError, match=r"holds no image files \(found 1 \.txt; images are .*\.gif"
+    ):
+        query_paths([str(tmp_path / "notes")])

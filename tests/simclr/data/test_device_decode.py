@@ -62,6 +62,29 @@ def test_device_decoding_equals_the_workers_decoding(
     assert torch.equal(labels, workers[1]) and labels.tolist() == [0] * 6 + [1] * 7
 
 
+def test_beside_device_jpegs_16_bit_and_gif_files_are_decoded_as_their_8_bit_picture(
+    tmp_path: Path, data_config
+) -> None:
+    jpegs = write_jpegs(tmp_path / "a")
+    grey = np.random.default_rng(3).integers(0, 256, (30, 20), dtype=np.uint8)
+    (tmp_path / "b").mkdir()
+    Image.fromarray(grey).save(tmp_path / "b" / "eight.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "b" / "sixteen.png")
+    Image.fromarray(grey).save(tmp_path / "b" / "frame.gif")
+    prepared, encoded_images = folder_splits(data_config, tmp_path, 1)
+    encoded = batch_of(encoded_images, collate_encoded)
+    assert encoded.files == [str(path) for path in jpegs] and len(encoded.images) == 3
+    images, _ = decode_batch(encoded)
+    assert torch.equal(images, batch_of(prepared)[0])
+    eight, frame, sixteen = images[len(jpegs) + 0], images[len(jpegs) + 1], images[-1]
+    assert [path.name for path in prepared.source.files[len(jpegs) :]] == [
+        "eight.png",
+        "frame.gif",
+        "sixteen.png",
+    ]
+    assert torch.equal(sixteen, eight) and torch.equal(frame, eight)
+
+
 def test_torchvision_decodes_the_pixels_pil_decodes(tmp_path: Path) -> None:
     """At full size, before any resizing: the measured tolerance of the test above (0)."""
     jpegs = write_jpegs(tmp_path)

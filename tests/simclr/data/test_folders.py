@@ -58,6 +58,17 @@ def test_an_unlabelled_test_folder_is_a_split_and_val_stays_the_test_split(tmp_p
     )
 
 
+def test_class_folders_of_gif_files_are_classes_in_every_split(tmp_path: Path, data_config):
+    for split in ("train", "val"):
+        for name in ("a", "b"):
+            (tmp_path / split / name).mkdir(parents=True)
+            Image.new("L", (8, 8), 40).save(tmp_path / split / name / "one.gif")
+    splits = folder_splits(tmp_path, None)
+    assert (splits.eval_train_split, splits.eval_test_split) == ("train", "val")
+    config = data_config(tmp_path, "folder", path=str(tmp_path), image_size=8)
+    assert load_split(config, "val").classes == ["a", "b"]
+
+
 def test_a_labelled_test_folder_is_the_test_split_when_there_is_no_val(tmp_path: Path) -> None:
     write_classes(tmp_path / "train", {"a": 2, "b": 2})
     write_classes(tmp_path / "test", {"b": 1, "a": 1})

@@ -1,11 +1,13 @@
 """The dataset classes and the one collate of simclr/data/images.py: in-memory gathers, image
-folders of any colour mode, unreadable files skipped with a warning."""
+folders of any colour mode (GIF and WebP among their files), unreadable files skipped with a
+warning, a folder of no images told what it holds."""
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -126,8 +128,39 @@ def test_folder_errors(tmp_path: Path, data_config) -> None:
     with pytest.raises(DataError, match="is not a directory"):
         load_split(data_config(tmp_path, "folder", path=str(tmp_path / "absent")), "all")
     (tmp_path / "notes.txt").write_text("no images here")
-    with pytest.raises(DataError, match="holds no images"):
+    with pytest.raises(DataError, match="holds no image files"):
         load_split(data_config(tmp_path, "folder", path=str(tmp_path)), "all")
+
+
+def test_a_folder_of_no_images_is_told_what_it_holds_and_what_is_accepted(tmp_path: Path):
+    for name in ("a/notes.txt", "a/more.TXT", "b/table.csv", "b/README", "c/photo.heic"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("not an image")
+    with pytest.raises(DataError) as raised:
+        ImageFolder(tmp_path)
+    message = str(raised.value)
+    assert "\n" not in message
+    found = "found 1 .csv, 1 .heic, 2 .txt, 1 without extension"
+    assert f"data.path={str(tmp_path)!r} holds no image files ({found}; images are " in message
+    assert all(extension in message for extension in (".jpg", ".png", ".gif", ".webp", ".tif"))
+    assert "CLASS" not in message and "lay" not in message  # no layout it already has
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"holds no image files \(found no files; images are"):
+        ImageFolder(tmp_path / "empty")
+
+
+def test_gif_and_webp_files_are_images_of_their_class_folders(tmp_path: Path) -> None:
+    grey = np.arange(36, dtype=np.uint8).reshape(6, 6) * 7
+    (tmp_path / "gifs").mkdir()
+    (tmp_path / "webps").mkdir()
+    frames = [Image.fromarray(grey), Image.fromarray(255 - grey)]
+    frames[0].save(tmp_path / "gifs" / "animated.GIF", save_all=True, append_images=frames[1:])
+    Image.fromarray(grey).save(tmp_path / "webps" / "lossless.webp", lossless=True)
+    folder = ImageFolder(tmp_path, channels=1)
+    assert folder.classes == ["gifs", "webps"] and folder.labels.tolist() == [0, 1]
+    for index in range(2):
+        image, _ = folder[index]
+        assert torch.equal(image[0], torch.from_numpy(grey))  # the first frame of the GIF
 
 
 def test_a_subset_of_a_folder_keeps_its_labels_and_classes(tmp_path: Path, mixed_images) -> None:
