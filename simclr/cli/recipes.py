@@ -20,9 +20,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _recipes(args: argparse.Namespace) -> int:
     from simclr.config.recipes import recipe_file, shipped_recipes
+    from simclr.errors import ConfigError
 
     if args.name:
-        print(recipe_file(args.name).read_text(), end="")
+        path = recipe_file(args.name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a UTF-8 text file, so not a YAML recipe") from None
+        print(text, end="")
         return 0
     recipes = shipped_recipes()
     width = max(len(recipe.name) for recipe in recipes)

@@ -23,3 +23,12 @@ def test_an_unknown_recipe_is_one_line(capsys) -> None:
     assert main(["recipes", "cifar11"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cifar11" in err
+
+
+def test_a_binary_file_named_as_a_recipe_is_one_line(tmp_path, capsys) -> None:
+    """Found by the property tests: a checkpoint named as a recipe ended in UnicodeDecodeError."""
+    binary = tmp_path / "last.ckpt"
+    binary.write_bytes(b"PK\x03\x04\xff\xfe\x00")
+    assert main(["recipes", str(binary)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"simclr recipes: error: {binary}: not a UTF-8 text file, so not a YAML recipe"]
