@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from simclr.data.images import holds_images
+from simclr.data.images import holds_images, no_images_found
 from simclr.errors import DataError
 
 SPLIT_FOLDERS = ("train", "val", "test")  # the ImageNet layout's subfolders, in this order
@@ -40,6 +40,21 @@ class FolderSplits:
 def classes_of_folder(folder: Path) -> list[str]:
     """The class folders of ``folder``: its immediate subfolders that hold an image, sorted."""
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and holds_images(p))
+
+
+def subfolders_without_images(path: str | Path) -> str:
+    """Why the folder at ``path`` (its ``train/`` where it has splits) has no class folders when
+    it has subfolders: "train/cats/, train/dogs/ hold no image files (found 4 .heic; images are
+    ...)"; "" when every subfolder holds an image or there is none. An error can then say what
+    was found instead of asking for a layout the folder already has."""
+    root = Path(path)
+    parent = root / "train" if split_folders(root) else root
+    empty = sorted(p for p in parent.iterdir() if p.is_dir() and not holds_images(p))
+    if not empty:
+        return ""
+    names = _few([f"{p.relative_to(root)}/" for p in empty])
+    verb = "holds" if len(empty) == 1 else "hold"
+    return f"{names} {verb} {no_images_found(*empty).removeprefix('holds ')}"
 
 
 def split_folders(path: str | Path) -> tuple[str, ...]:

@@ -88,12 +88,11 @@ def holds_images(folder: Path) -> bool:
     return any(is_image_file(p) for p in folder.rglob("*"))
 
 
-def no_images_found(folder: Path) -> str:
-    """What lies below ``folder``, which holds no image file, and what is accepted: "holds no
+def no_images_found(*folders: Path) -> str:
+    """What lies below ``folders``, which hold no image file, and what is accepted: "holds no
     image files (found 3 .txt, 1 without extension; images are .jpg, ...)"."""
-    counts = Counter(
-        p.suffix.lower() or "without extension" for p in folder.rglob("*") if p.is_file()
-    )
+    files = (p for folder in folders for p in folder.rglob("*") if p.is_file())
+    counts = Counter(p.suffix.lower() or "without extension" for p in files)
     found = ", ".join(f"{count} {suffix}" for suffix, count in sorted(counts.items()))
     accepted = ", ".join(IMAGE_EXTENSIONS)
     return f"holds no image files (found {found or 'no files'}; images are {accepted})"
@@ -105,9 +104,9 @@ class ImageFolder(Dataset):
     Files directly in ``path`` (or all files, when there are no class folders) get label -1.
     An image file is one of :data:`IMAGE_EXTENSIONS` (GIF and WebP among them). Images of any
     size and colour mode are decoded into ``channels`` channels as a person sees them
-    (:func:`simclr.preprocess.decode_image`). A file that
-    cannot be decoded is skipped with a warning naming it (``__getitem__`` returns None, which
-    :func:`collate` drops), so a corrupt file never stops an epoch.
+    (:func:`simclr.preprocess.decode_image`). A file that cannot be decoded is skipped with a
+    warning naming it (``__getitem__`` returns None, which :func:`collate` drops), so a corrupt
+    file never stops an epoch.
     """
 
     def __init__(self, path: str | Path, channels: int = 3) -> None:

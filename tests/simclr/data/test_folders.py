@@ -10,7 +10,13 @@ import torch
 from PIL import Image
 
 from simclr.data.config import resolved_spec
-from simclr.data.folders import FolderSplits, folder_splits, held_out_split
+from simclr.data.folders import (
+    FolderSplits,
+    folder_splits,
+    held_out_split,
+    subfolders_without_images,
+)
+from simclr.data.images import IMAGE_EXTENSIONS
 from simclr.data.readers import read_fashion_mnist
 from simclr.data.splits import load_split, subset_indices
 from simclr.errors import DataError
@@ -67,6 +73,22 @@ def test_class_folders_of_gif_files_are_classes_in_every_split(tmp_path: Path, d
     assert (splits.eval_train_split, splits.eval_test_split) == ("train", "val")
     config = data_config(tmp_path, "folder", path=str(tmp_path), image_size=8)
     assert load_split(config, "val").classes == ["a", "b"]
+
+
+def test_subfolders_without_images_are_named_with_what_they_hold(tmp_path: Path) -> None:
+    for name in ("train/cats/a.heic", "train/cats/b.heic", "train/dogs/c.txt", "val/x/d.heic"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("not an image")
+    assert folder_splits(tmp_path, None).eval_test_split is None  # unlabelled: no class folders
+    assert subfolders_without_images(tmp_path) == (
+        "train/cats/, train/dogs/ hold no image files (found 2 .heic, 1 .txt; images are "
+        f"{', '.join(IMAGE_EXTENSIONS)})"
+    )
+    Image.new("L", (4, 4)).save(tmp_path / "train" / "cats" / "e.png")
+    assert subfolders_without_images(tmp_path).startswith("train/dogs/ holds no image files")
+    Image.new("L", (4, 4)).save(tmp_path / "train" / "dogs" / "f.gif")
+    assert subfolders_without_images(tmp_path) == ""
+    assert subfolders_without_images(tmp_path / "train" / "cats") == ""  # no subfolders
 
 
 def test_a_labelled_test_folder_is_the_test_split_when_there_is_no_val(tmp_path: Path) -> None:
