@@ -32,6 +32,7 @@ from linear_eval.protocols.knn import knn_classify
 from linear_eval.protocols.linear import linear_probe
 from linear_eval.protocols.result_cache import cached_result
 from simclr.data.config import resolved_spec
+from simclr.data.folders import split_folders, subfolders_without_images
 from simclr.errors import ConfigError
 from simclr.run.torch_files import read_torch_file
 
@@ -52,6 +53,12 @@ def labelled_splits(config: EvalConfig) -> tuple[str, str]:
                 f"{config.data.path}/val/CLASS/, or hold out a seeded part of its class folders "
                 "with data.val_fraction=0.2"
             )
+            path = Path(config.data.path)
+            found = path.is_dir() and subfolders_without_images(path)
+            if found and split_folders(path):  # laid out as asked: say what it holds instead
+                how = f"class folders of images: {found}"
+            elif found:
+                how = f"{how} ({found})"
         raise ConfigError(
             f"data.name={config.data.name!r} has no labelled train/test splits: kNN and linear "
             f"evaluation need {how}"

@@ -82,6 +82,27 @@ def test_an_unlabelled_dataset_cannot_be_evaluated(
     assert "/train/CLASS/" in str(error.value) and "data.val_fraction=0.2" in str(error.value)
 
 
+def test_class_folders_of_files_that_are_not_images_are_named_not_re_asked_for(
+    run_dir: Path, tmp_path: Path, synthetic
+) -> None:
+    """Laid out as train/CLASS/ and val/CLASS/ already, but of .heic files: the error says what
+    it found instead of asking for the layout the folder has."""
+    for split in ("train", "val"):
+        for name in ("cats", "dogs"):
+            (tmp_path / "photos" / split / name).mkdir(parents=True)
+            (tmp_path / "photos" / split / name / "1.heic").write_bytes(b"\x00")
+    loaded = load_encoder(run_dir)
+    photos = tmp_path / "photos"
+    config = synthetic.eval_config(
+        loaded.pretrain_config, "data.name=folder", f"data.path={photos}"
+    )
+    with pytest.raises(ConfigError) as error:
+        labelled_splits(config)
+    message = str(error.value)
+    assert "\n" not in message and "/train/CLASS/" not in message
+    assert "train/cats/, train/dogs/ hold no image files (found 2 .heic" in message
+
+
 # ----------------------------------------------------------------------------- image folders
 FOLDER_EVAL = ["knn.k=[1,5,20,200]", "baselines.random_init=false", "baselines.raw_pixels=false"]
 
