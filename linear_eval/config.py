@@ -16,7 +16,7 @@ Defaults follow the protocols of the literature:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 import torch
@@ -121,6 +121,9 @@ class BaselinesConfig:
     random_init: bool = True  # the same architecture with random weights (seed: eval seed)
     raw_pixels: bool = True  # flattened normalised pixels as the representation
 
+    def check(self) -> None:
+        """Two switches, any combination valid: OmegaConf's typing is the whole check."""
+
 
 @dataclass
 class RetrievalConfig:
@@ -193,18 +196,30 @@ class EvalConfig:
     seed: int = 0
 
     def check(self) -> None:
-        """Reject invalid values with a one-line :class:`ConfigError` naming the key."""
+        """Reject invalid values with a one-line :class:`ConfigError` naming the key: every
+        section's own check (the ones pretraining runs on the data and normalize sections it
+        shares), then what depends on two sections."""
         check_finite(self)
-        self.data.check()
-        for section in (self.features, self.knn, self.linear, self.retrieval):
-            section.check()
-        self.embed.check()
-        self.plot.check()
-        self.finetune.check()
+        for name in section_names(self):
+            check_section(name, getattr(self, name))
         gpus = torch.cuda.device_count()
         if self.features.device == "cuda" or (self.features.device == "auto" and gpus > 0):
             devices, allowed = self.finetune.devices, f"asks for more GPUs than the {gpus} visible"
             require(devices <= gpus, "finetune.devices", devices, allowed)
+
+
+def section_names(config: EvalConfig) -> list[str]:
+    """The keys of the config's sections (its dataclass fields), in the schema's order."""
+    return [f.name for f in fields(config) if is_dataclass(getattr(config, f.name))]
+
+
+def check_section(name: str, section: object) -> None:
+    """The one check of a section, its errors naming ``name.key``: NormalizeConfig's is
+    pretraining's, told that evaluation names the section ``normalize``."""
+    if isinstance(section, NormalizeConfig):
+        section.check(name)
+    else:
+        section.check()
 
 
 def inherited_sections(pretrain: SimCLRConfig | None) -> dict:

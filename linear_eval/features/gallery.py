@@ -11,13 +11,14 @@ from linear_eval.features.cache import Features
 from linear_eval.features.encoders import LoadedEncoder, load_encoder
 from linear_eval.features.extract import extract_features
 from simclr.data.config import resolved_spec
+from simclr.errors import require
 
 
 def load(args: argparse.Namespace) -> tuple[LoadedEncoder, EvalConfig]:
     loaded = load_encoder(args.checkpoint)
     overrides = list(args.overrides)
     if getattr(args, "folder", None):
-        overrides += ["data.name=folder", f"data.path={args.folder}", "data.subset=null"]
+        overrides += ["data.name=folder", f"data.path={args.folder}"]
     config = load_eval_config(loaded.pretrain_config, args.config, overrides)
     return loaded, adapt_to_encoder(config, loaded.encoder.in_channels, loaded.pretrain_config)
 
@@ -30,10 +31,22 @@ def gallery_features(args: argparse.Namespace) -> tuple[LoadedEncoder, EvalConfi
     loaded, config = load(args)
     spec = resolved_spec(config.data)
     split = args.split or spec.eval_train_split or spec.pretrain_split
-    features = extract_features(
-        loaded.extractor, config, split, config.data.subset, cache_dir(loaded, config)
-    )
+    subset = gallery_subset(config, split, spec.eval_test_split)
+    features = extract_features(loaded.extractor, config, split, subset, cache_dir(loaded, config))
     return loaded, config, features
+
+
+def gallery_subset(config: EvalConfig, split: str, test_split: str | None) -> float | None:
+    """The subset of the one split a gallery command reads: on the labelled test split
+    ``data.val_subset`` as in ``simclr eval`` (else ``data.subset``), on any other split
+    ``data.subset``; a ``data.val_subset`` that would do nothing is refused in one line."""
+    data = config.data
+    if split == test_split and data.val_subset is not None:
+        return data.val_subset
+    tested = f"the test split ({test_split})" if test_split else "a test split, which has none"
+    allowed = f"applies to {tested}, not to split {split}: set data.subset"
+    require(data.val_subset is None, "data.val_subset", data.val_subset, allowed)
+    return data.subset
 
 
 def gallery_name(config: EvalConfig, features: Features) -> str:

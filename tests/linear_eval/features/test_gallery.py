@@ -35,7 +35,7 @@ def test_a_folder_gallery_is_preprocessed_for_the_encoder(run_dir: Path, tmp_pat
     args = _args(run_dir, "data.subset=5", f"features.cache_dir={tmp_path / 'c'}", folder=tmp_path)
     loaded, config = load(args)
     assert config.data.name == "folder" and config.data.path == str(tmp_path)
-    assert config.data.subset is None  # every image of the folder
+    assert config.data.subset == 5  # set for the folder: honoured, not dropped silently
     assert config.data.channels == loaded.encoder.in_channels == 1
     assert config.normalize.mean == [0.3] and config.normalize.std == [0.3]  # the run's stats
     assert cache_dir(loaded, config) == tmp_path / "c"
