@@ -20,7 +20,9 @@ from pathlib import Path
 from ablation.config import AblationConfig, PlannedRun, check_all_runs, plan_runs, run_config
 from ablation.results import append_result, latest_rows, read_results
 from simclr.config import SimCLRConfig
+from simclr.errors import SimCLRError
 from simclr.run.launch import is_global_rank_zero
+from simclr.run.torch_files import read_torch_file
 
 Evaluator = Callable[[Path, SimCLRConfig, AblationConfig], dict[str, float]]
 Pretrainer = Callable[..., object]
@@ -71,6 +73,8 @@ def _pretrain_or_resume(
     if (run_dir / "summary.json").is_file() and (run_dir / "encoder.pt").is_file():
         return None  # pretraining finished earlier; only the evaluation is missing
     if checkpoint.is_file():
+        # unsafe or damaged: the run is refused in one line, not Lightning's traceback
+        read_torch_file(checkpoint, f"run {run_dir.name}: resuming from")
         return pretrain_fn(config, resume_dir=run_dir, quiet=True)
     if writer and run_dir.exists():  # started but never checkpointed: keep it aside, afresh
         run_dir.rename(run_dir.with_name(f"{run_dir.name}.abandoned-{time.time_ns()}"))
@@ -150,7 +154,8 @@ def run_sweep(
             if not writer:
                 continue
             log(f"[ablate] run {run.name} failed: {row['error']}")
-            log("".join(traceback.format_exception(error)).rstrip())
+            if not isinstance(error, SimCLRError):  # a bug: its traceback; a refusal is one line
+                log("".join(traceback.format_exception(error)).rstrip())
         seconds = time.perf_counter() - start
         durations.append(seconds)
         row["seconds"] = f"{seconds:.1f}"

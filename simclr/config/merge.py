@@ -11,7 +11,12 @@ from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    InterpolationResolutionError,
+    OmegaConfBaseException,
+)
 
 from simclr.config.recipes import recipe_file
 from simclr.errors import ConfigError
@@ -23,7 +28,9 @@ def merge_config(schema: Any, sources: list[Any]) -> DictConfig:
     A source that is a ``str`` or ``Path`` names a YAML file or a shipped recipe (see
     :func:`simclr.config.recipes.recipe_file`), a ``list`` holds dotlist overrides,
     a ``dict``/``DictConfig`` is merged as it is. Raises :class:`ConfigError` on the first
-    unknown key or wrong type, with the key's full name.
+    unknown key or wrong type, with the key's full name. Interpolations (``${other.key}``,
+    ``${oc.env:NAME}``) are resolved here, so one naming an unset variable or a missing key is a
+    ConfigError naming the key that holds it, not an error deep inside a run.
     """
     config = OmegaConf.structured(schema)
     for source in sources:
@@ -41,6 +48,12 @@ def merge_config(schema: Any, sources: list[Any]) -> DictConfig:
             config = OmegaConf.merge(config, layer)
         except OmegaConfBaseException as error:
             raise _one_line(error) from None
+        except yaml.YAMLError:  # a value of a key=value override that YAML cannot read
+            raise ConfigError(f"overrides {source!r}: a value is not valid YAML") from None
+    try:
+        OmegaConf.resolve(config)
+    except OmegaConfBaseException as error:
+        raise _one_line(error) from None
     return config
 
 
@@ -72,6 +85,9 @@ def _load_yaml(path: Path) -> DictConfig:
     """A YAML file of keys; a syntax error or a file that is not a mapping is a ConfigError."""
     try:
         layer = OmegaConf.load(path)
+    except UnicodeDecodeError as error:
+        where = f"byte {error.start}"
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text (at {where})") from None
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
@@ -106,6 +122,12 @@ def _check_dotlist(overrides: list[str]) -> None:
 def _one_line(error: OmegaConfBaseException) -> ConfigError:
     """Unknown keys (key errors of the struct schema) and wrong values (validation errors)."""
     key = getattr(error, "full_key", None) or "config"
+    if isinstance(error, InterpolationResolutionError):
+        # oc.env and the other resolvers wrap their own error (a KeyError for an unset variable)
+        cause = error.__cause__ or error.__context__
+        detail = str(cause.args[0]) if cause is not None and cause.args else str(error)
+        detail = detail.splitlines()[0] if detail else type(error).__name__
+        return ConfigError(f"{key}: its interpolation cannot be resolved: {detail}")
     if isinstance(error, (ConfigKeyError, ConfigAttributeError)):
         return ConfigError(f"unknown config key '{key}'")
     message = str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -27,6 +27,9 @@ EXTEND_CHOICES = ("continue", "restart", "constant", "replan")  # simclr.schedul
 STEMS = ("standard", "small", "strided", "pooled")
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true")
 LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")  # Lightning's loggers (simclr.run.loggers)
+# the widest representation h of a registered torchvision encoder is 7392 (regnet_y_128gf)
+WIDEST_REPRESENTATION = 8192
+MAX_HEAD_PARAMETERS = 2**30  # 4 GiB of float32 weights: far beyond any head the paper uses
 
 
 @dataclass
@@ -64,6 +67,31 @@ class HeadConfig:
         hidden = self.hidden_dim
         require(hidden is None or hidden >= 1, "head.hidden_dim", hidden, "must be null or >= 1")
         require(self.layers >= 2, "head.layers", self.layers, "must be >= 2 for an mlp head")
+        self._check_size()
+
+    def _check_size(self) -> None:
+        """Refuse a head too large to allocate (an output_dim of 10**9 asks torch for 2 TB),
+        estimated from its widths before anything is built; the key named is the largest term."""
+        width = self.hidden_dim or WIDEST_REPRESENTATION
+        if self.type == "none":
+            return
+        if self.type == "linear":
+            terms = {"head.output_dim": WIDEST_REPRESENTATION * self.output_dim}
+        else:
+            terms = {
+                "head.hidden_dim": WIDEST_REPRESENTATION * width,
+                "head.layers": (self.layers - 2) * width * width,
+                "head.output_dim": width * self.output_dim,
+            }
+        total = sum(terms.values())
+        key = max(terms, key=lambda name: terms[name])
+        value = getattr(self, key.split(".")[1])
+        gib = total * 4 / 2**30
+        allowed = (
+            f"the head would hold up to {total:.3g} weights ({gib:,.0f} GiB in float32); "
+            f"at most {MAX_HEAD_PARAMETERS:.3g} are allowed"
+        )
+        require(total <= MAX_HEAD_PARAMETERS, key, value, allowed)
 
 
 @dataclass

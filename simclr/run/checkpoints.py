@@ -1,5 +1,6 @@
-"""The rolling ``checkpoints/last.ckpt`` that makes an interrupted run resumable, and the check
-that a checkpoint fits the module a config describes before a run resumes from it."""
+"""The rolling ``checkpoints/last.ckpt`` that makes an interrupted run resumable, and the checks
+before a run resumes from a checkpoint: the overrides keep the model and the data of the run's
+config, and the checkpoint's weights fit the module the config describes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
 
 from simclr.config.schema import SimCLRConfig
 from simclr.errors import ConfigError
@@ -67,3 +69,33 @@ def check_fits(checkpoint: dict, config: SimCLRConfig, what: str) -> None:
         f" and {len(differences) - 3} more" if len(differences) > 3 else ""
     )
     raise ConfigError(f"{what}: its weights do not fit the config's model: {shown}")
+
+
+# the settings that change the model's weights or the data they are trained on: a resumed run
+# may change any other key (the budget, the loggers, the workers), never these
+MODEL_AND_DATA_KEYS = ("encoder", "head", "data.name", "data.channels", "data.image_size")
+
+
+def check_same_model(saved: SimCLRConfig, config: SimCLRConfig, what: str) -> None:
+    """Refuse in one line a resumed run whose overrides change the model or the data of the
+    run's ``config.yaml`` (``saved``), naming the first such key with both values; run before
+    the checkpoint is read (:func:`check_fits` stays the second line of defence)."""
+    before, after = _flat(OmegaConf.structured(saved)), _flat(OmegaConf.structured(config))
+    for key, value in before.items():
+        if not any(key == name or key.startswith(f"{name}.") for name in MODEL_AND_DATA_KEYS):
+            continue
+        if after.get(key) != value:
+            raise ConfigError(
+                f"{what}: {key}={after.get(key)!r} changes the run's model or data ({key}="
+                f"{value!r} in its config.yaml): a resumed run keeps them; start a new run instead"
+            )
+
+
+def _flat(config: DictConfig, prefix: str = "") -> dict[str, object]:
+    values: dict[str, object] = {}
+    for key, value in config.items():
+        if isinstance(value, DictConfig):
+            values.update(_flat(value, f"{prefix}{key}."))
+        else:
+            values[f"{prefix}{key}"] = value
+    return values

@@ -3,10 +3,11 @@
 Removed: the feature caches and the cached probe results (everything in ``RUN/features/``), the
 outputs of a former encoder (everything in ``RUN/stale/``: eval.json, index/, embeddings/,
 finetune/ moved there when a resumed run replaced ``encoder.pt``) and, when asked, the
-per-epoch checkpoints (``RUN/checkpoints/`` but ``last.ckpt``). Kept: the encoder (encoder.pt,
-encoder.yaml), config.yaml, summary.json, checkpoints/last.ckpt, the current eval.json and every
-other file. A symbolic link is removed as a link, its target left alone, and an entry a running
-process is still writing (``NAME.partial-PID``, ``.NAME.tmp-PID``) is left to it.
+per-epoch checkpoints (``RUN/checkpoints/`` but ``last.ckpt`` and ``best.ckpt``; ``best.ckpt``
+only when asked for it too). Kept: the encoder (encoder.pt, encoder.yaml), config.yaml,
+summary.json, checkpoints/last.ckpt, the current eval.json and every other file. A symbolic link
+is removed as a link, its target left alone, and an entry a running process is still writing
+(``NAME.partial-PID``, ``.NAME.tmp-PID``) is left to it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from simclr.run.atomic import process_running
 
 CACHE_FOLDERS = ("features", "stale")
 CHECKPOINTS, LAST_CHECKPOINT = "checkpoints", "last.ckpt"
+BEST_CHECKPOINT = "best.ckpt"  # the highest online-probe accuracy: removed only with best=True
 # what the run produced: never removed, whatever a folder above holds
 KEPT = (
     "encoder.pt",
@@ -52,15 +54,19 @@ class Cleaning:
     in_use: list[Entry]
     checkpoints_kept: list[Entry]
     dry_run: bool
+    best_kept: Entry | None = None
 
     @property
     def freed(self) -> int:
         return sum(entry.size for entry in self.removed)
 
 
-def clean_run(run_dir: str | Path, checkpoints: bool = False, dry_run: bool = False) -> Cleaning:
-    """Remove the caches of ``run_dir`` (the per-epoch checkpoints too with ``checkpoints``);
-    with ``dry_run`` only say what would go. A path without config.yaml is refused."""
+def clean_run(
+    run_dir: str | Path, checkpoints: bool = False, dry_run: bool = False, best: bool = False
+) -> Cleaning:
+    """Remove the caches of ``run_dir`` (the per-epoch checkpoints too with ``checkpoints``,
+    ``best.ckpt`` too with ``best``); with ``dry_run`` only say what would go. A path without
+    config.yaml is refused."""
     run = Path(run_dir)
     if not run.is_dir():
         raise ConfigError(f"RUN {run} is not a directory: give a run directory of simclr pretrain")
@@ -71,6 +77,9 @@ def clean_run(run_dir: str | Path, checkpoints: bool = False, dry_run: bool = Fa
         )
     caches = [path for folder in CACHE_FOLDERS for path in _entries(run / folder)]
     epochs = [p for p in _entries(run / CHECKPOINTS) if p.name != LAST_CHECKPOINT]
+    best_path = run / CHECKPOINTS / BEST_CHECKPOINT
+    if not best:
+        epochs = [path for path in epochs if path != best_path]
     candidates = caches + epochs if checkpoints else caches
     removed, in_use = [], []
     for path in candidates:
@@ -82,7 +91,10 @@ def clean_run(run_dir: str | Path, checkpoints: bool = False, dry_run: bool = Fa
         for entry in removed:
             _remove(entry.path)
     kept = [] if checkpoints else [Entry(path, size_of(path)) for path in epochs]
-    return Cleaning(run, removed, in_use, kept, dry_run)
+    best_kept = None
+    if not best and best_path in _entries(run / CHECKPOINTS):
+        best_kept = Entry(best_path, size_of(best_path))
+    return Cleaning(run, removed, in_use, kept, dry_run, best_kept)
 
 
 def _entries(folder: Path) -> list[Path]:
@@ -143,6 +155,12 @@ def report_lines(cleaning: Cleaning) -> list[str]:
         what = counted(len(kept), "per-epoch checkpoint", "per-epoch checkpoints")
         lines.append(
             f"kept {what} ({size}): --checkpoints removes {'it' if len(kept) == 1 else 'them'}"
+        )
+    best = cleaning.best_kept
+    if best is not None:
+        lines.append(
+            f"kept {best.path.relative_to(run)} ({human_size(best.size)}), the checkpoint of the "
+            "best probe accuracy: --best removes it"
         )
     entries = counted(len(cleaning.removed), "entry", "entries")
     if not cleaning.removed:

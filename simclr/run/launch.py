@@ -19,7 +19,7 @@ import os
 from typing import Any
 
 from simclr.config.schema import TrainerConfig
-from simclr.errors import require
+from simclr.errors import ConfigError, SimCLRError, require
 
 RUN_NAME_ENV = "SIMCLR_RUN_NAME"  # a generated run name, handed to re-launched copies
 SYNC_BATCHNORM_CHOICES = ("auto", True, False)
@@ -184,3 +184,40 @@ def _check_device_value(devices: Any) -> None:
     else:
         ok = devices == "auto" or (isinstance(devices, int) and (devices >= 1 or devices == -1))
     require(ok, "trainer.devices", devices, allowed)
+
+
+# ----------------------------------------------------------------------------- refusals
+
+# the settings Lightning reads where the Trainer is built, in the order its messages name them
+TRAINER_SETTINGS = ("strategy", "devices", "accelerator", "precision", "num_nodes")
+
+
+def refused_setting(error: Exception, trainer: TrainerConfig) -> ConfigError:
+    """Lightning's (or torch's) refusal of a trainer setting as one line naming the setting: the
+    first whose name the refusal mentions, else all of them."""
+    detail = " ".join(str(error).split()) or type(error).__name__
+    named = [key for key in TRAINER_SETTINGS if key in detail.lower()]
+    if isinstance(error, ImportError):  # a strategy or accelerator whose package is missing
+        named = named or ["strategy"]
+    keys = named[:1] or list(TRAINER_SETTINGS)
+    settings = " ".join(f"trainer.{key}={getattr(trainer, key)!r}" for key in keys)
+    return ConfigError(f"{settings} is refused by Lightning: {detail[:300]}")
+
+
+def is_lost_process(error: BaseException) -> bool:
+    """Whether ``error`` is torch.distributed's: another process of the run has gone."""
+    import torch.distributed
+
+    if isinstance(error, torch.distributed.DistError):
+        return True
+    # gloo raises plain RuntimeErrors (``[.../gloo/transport/tcp/pair.cc:...] Connection ...``)
+    return isinstance(error, RuntimeError) and "gloo" in str(error).lower()
+
+
+def lost_process(rank: int, world_size: int, run_dir: object) -> SimCLRError:
+    """The one line a surviving process ends with when another process of the run died."""
+    died = f"rank {1 - rank}" if world_size == 2 else "another rank"
+    return SimCLRError(
+        f"{died} of this {world_size}-process run died (its connection closed), so rank {rank} "
+        f"stops too; resume with: simclr pretrain --resume {run_dir}"
+    )

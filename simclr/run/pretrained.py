@@ -58,10 +58,11 @@ def read_pretrained(path: str | Path, what: str = "encoder") -> Pretrained:
         channels = resolved_channels(config.data)
         stem = resolved_stem(architecture.stem, architecture.name, config.data.image_size)
         encoder = Encoder(architecture.name, stem, channels, architecture.residual)
+        weights = checkpoint.get("state_dict")
+        if not isinstance(weights, dict):
+            raise ConfigError(f"{what} {path}: the checkpoint holds no state_dict (no weights)")
         prefix = "encoder."
-        state = {
-            k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
-        }
+        state = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
         _load_weights(encoder, state, path, what)
         run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     else:
@@ -100,6 +101,9 @@ def _encoder_described_in(description_path: Path, path: Path, what: str) -> Enco
     try:
         description = OmegaConf.to_container(OmegaConf.load(description_path))
         description.pop("feature_dim", None)
+        channels = description.get("in_channels", 3)
+        if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
+            raise ValueError(f"in_channels={channels!r} is not a count >= 1")
         return Encoder(**description)
     except (yaml.YAMLError, OmegaConfBaseException, AttributeError, TypeError, ValueError) as e:
         detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__

@@ -19,21 +19,29 @@ from lightning.pytorch.callbacks import (
     LearningRateMonitor,
     ModelCheckpoint,
 )
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from simclr.config.load import load_config
 from simclr.config.merge import save_config
 from simclr.config.schema import SimCLRConfig
 from simclr.data.datamodule import SimCLRDataModule
 from simclr.data.workers import loader_workers
-from simclr.errors import ConfigError
+from simclr.errors import ConfigError, DataError
 from simclr.module import SimCLR
 from simclr.run.atomic import remove_stale_temporaries
-from simclr.run.checkpoints import LastCheckpoint, check_fits
+from simclr.run.checkpoints import LastCheckpoint, check_fits, check_same_model
 from simclr.run.console import quiet_lightning
 from simclr.run.directory import run_directory
 from simclr.run.divergence import StopOnDivergence
-from simclr.run.launch import check_devices, is_global_rank_zero, resolved_precision, sync_batchnorm
+from simclr.run.launch import (
+    check_devices,
+    is_global_rank_zero,
+    is_lost_process,
+    lost_process,
+    refused_setting,
+    resolved_precision,
+    sync_batchnorm,
+)
 from simclr.run.loggers import RecordRunIds, build_loggers, check_logger_packages, finish_runs
 from simclr.run.preemption import StopOnSignal
 from simclr.run.progress import EpochLines, RunProgressBar
@@ -45,16 +53,25 @@ from simclr.schedule import ExtendOnResume
 
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> SimCLRConfig:
     """The saved config of ``run_dir`` with ``overrides`` on top (e.g. more epochs); refused in
-    one line when there is nothing to resume or the budget is already reached."""
+    one line when it is not a run, the overrides change its model or data, or the budget is
+    already reached. A run killed before its first checkpoint restarts in place."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"--resume {run_dir}: no config.yaml there, so it is not a run directory")
-    checkpoint = resume_checkpoint(run_dir)
-    if checkpoint is None:
-        raise ConfigError(f"--resume {run_dir}: no checkpoints/last.ckpt to resume from")
-    state = read_torch_file(checkpoint, "--resume")  # unsafe or damaged: one line, before any work
     config = load_config(run_dir / "config.yaml", overrides)
+    check_same_model(load_config(run_dir / "config.yaml"), config, f"--resume {run_dir}")
+    checkpoint = resume_checkpoint(run_dir)
+    if checkpoint is None:  # killed before its first checkpoint: nothing to lose by restarting
+        if is_global_rank_zero():
+            print(
+                f"[simclr] {run_dir} holds no checkpoint yet: restarting it from step 0 with its "
+                "config.yaml",
+                flush=True,
+            )
+        return config
+    state = read_torch_file(checkpoint, "--resume")  # unsafe or damaged: one line, before any work
     check_fits(state, config, f"--resume {run_dir}: {checkpoint.name}")
+    _let_max_steps_end_the_run(config, state, overrides or [])
     reached = budget_reached(config, state)
     if reached is not None:
         limit, more = reached
@@ -64,6 +81,20 @@ def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> Si
             f"e.g. simclr pretrain --resume {run_dir} {more}"
         )
     return config
+
+
+def _let_max_steps_end_the_run(config: SimCLRConfig, state: dict, overrides: list[str]) -> None:
+    """A run stopped by ``trainer.max_steps`` and given a larger one goes on to it, as a run
+    given a larger ``max_epochs`` does: its ``max_epochs`` (the default 1, say) would otherwise
+    end it at the end of the current epoch. Every epoch makes a step, so ``max_steps`` epochs
+    never end it first; an override of ``max_epochs`` is kept as given."""
+    trainer = config.trainer
+    if trainer.max_steps == -1 or trainer.max_steps <= state.get("global_step", 0):
+        return
+    if any(item.split("=")[0].strip() == "trainer.max_epochs" for item in overrides):
+        return
+    if trainer.max_epochs < trainer.max_steps:
+        trainer.max_epochs = trainer.max_steps
 
 
 def resume_checkpoint(run_dir: Path) -> Path | None:
@@ -131,12 +162,23 @@ def build_trainer(
         # Lightning refuses a learning-rate monitor without a logger (trainer.loggers=[])
         *([LearningRateMonitor(logging_interval="step")] if loggers else []),
         RecordRunIds(config, run_dir),
+        NothingTrained(config),  # before outputs: nothing is exported from a run of no step
         outputs,
         ExtendOnResume(config.optimizer.extend),  # after the scale line of outputs
         EpochLines(config.data.batch_size),
     ]
     if trainer_config.progress_bar:
         callbacks.append(RunProgressBar(refresh_rate=1))
+    try:
+        return _trainer(config, run_dir, callbacks, loggers)
+    except (MisconfigurationException, ImportError, ValueError, TypeError, RuntimeError) as error:
+        raise refused_setting(error, trainer_config) from None
+
+
+def _trainer(
+    config: SimCLRConfig, run_dir: Path, callbacks: list[Callback], loggers: list
+) -> L.Trainer:
+    trainer_config = config.trainer
     return L.Trainer(
         default_root_dir=run_dir,
         max_epochs=trainer_config.max_epochs,
@@ -157,6 +199,26 @@ def build_trainer(
         callbacks=callbacks,
         logger=loggers,
     )
+
+
+class NothingTrained(Callback):
+    """Ends a run whose first epoch made no optimizer step (every image of it unreadable)
+    before anything is exported: an untrained encoder.pt would pass for a trained one."""
+
+    def __init__(self, config: SimCLRConfig) -> None:
+        data = config.data
+        self.source = f"data.path={data.path}" if data.path else f"data.name={data.name}"
+        self._start_step = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start_step = trainer.global_step
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step == self._start_step:
+            raise DataError(
+                f"{self.source}: an epoch went by without one readable batch (every image "
+                "was skipped as unreadable), so nothing was trained and nothing exported"
+            )
 
 
 def _fraction_or_count(value: float) -> float | int:
@@ -221,6 +283,10 @@ def pretrain(
     except SIGTERMException:  # Lightning stopped between steps; StopOnSignal saved last.ckpt
         stop = next(c for c in trainer.callbacks if isinstance(c, StopOnSignal))
         raise stop.interrupted(trainer, "SIGTERM") from None
+    except RuntimeError as error:
+        if trainer.world_size > 1 and is_lost_process(error):  # not gloo's traceback: one line
+            raise lost_process(trainer.global_rank, trainer.world_size, run.path) from None
+        raise
     finally:
         finish_runs(trainer.loggers)
     # under ddp_spawn this process did not train: the spawned rank 0 wrote the summary

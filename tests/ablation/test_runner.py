@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from ablation.config import load_ablation
@@ -162,7 +163,7 @@ def test_interrupted_run_resumes_and_finished_pretraining_is_not_redone(tmp_path
 
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
-    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    torch.save({"global_step": 3}, run_dir / "checkpoints" / "last.ckpt")
     _pretrain_or_resume(None, run_dir, fake_pretrain)
     assert calls == [run_dir]  # resumed from its last.ckpt
 
@@ -177,6 +178,31 @@ def test_interrupted_run_resumes_and_finished_pretraining_is_not_redone(tmp_path
     _pretrain_or_resume(None, started, fake_pretrain)
     assert calls[-1] is None  # a fresh start, the earlier attempt kept aside
     assert [p.name.split(".")[0] for p in tmp_path.glob("started.abandoned-*")] == ["started"]
+
+
+def test_a_damaged_last_ckpt_is_read_safely_and_the_run_refused_in_one_line(
+    tmp_path, write_ablation
+):
+    """Lightning would load it itself and print a traceback; the sweep reads it first."""
+    runs = [{"name": "damaged", "overrides": []}, {"name": "good", "overrides": []}]
+    config = load_ablation(write_ablation(tmp_path / "data", include_base=False, runs=runs))
+    checkpoint = tmp_path / "sweeps" / "tiny" / "runs" / "damaged" / "checkpoints" / "last.ckpt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"half a checkpoint")
+    pretrained, lines = [], []
+
+    def fake_pretrain(run_config, resume_dir=None, quiet=False):
+        pretrained.append(run_config.run.name)
+
+    result = run_sweep(config, lambda *a: {"knn_top1": 0.5}, fake_pretrain, log=lines.append)
+    assert (result.ran, result.failed) == (["good"], ["damaged"]) and pretrained == ["good"]
+    failure = [line for line in lines if "damaged failed" in line]
+    assert failure == [
+        f"[ablate] run damaged failed: ConfigError: run damaged: resuming from {checkpoint}: "
+        "not a readable PyTorch file (RuntimeError)"
+    ]
+    assert not any("Traceback" in line for line in lines)
+    assert checkpoint.read_bytes() == b"half a checkpoint"
 
 
 @pytest.mark.slow

@@ -49,3 +49,15 @@ def test_clean_refuses_a_directory_that_is_not_a_run_in_one_line(tmp_path: Path,
         "give a directory that simclr pretrain wrote\n"
     )
     assert captured.out == ""
+
+
+def test_clean_keeps_best_ckpt_unless_best_is_given(tmp_path: Path, capsys) -> None:
+    run = _run(tmp_path)
+    (run / "checkpoints" / "best.ckpt").write_bytes(b"x" * 50)
+    assert main(["clean", str(run), "--checkpoints"]) == 0
+    out = capsys.readouterr().out
+    assert "kept checkpoints/best.ckpt (50 B), the checkpoint of the best probe accuracy: " in out
+    assert "--best removes it" in out and (run / "checkpoints" / "best.ckpt").is_file()
+    assert main(["clean", str(run), "--checkpoints", "--best"]) == 0
+    assert "removed checkpoints/best.ckpt (50 B)" in capsys.readouterr().out
+    assert not (run / "checkpoints" / "best.ckpt").exists()

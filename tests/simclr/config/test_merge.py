@@ -106,3 +106,38 @@ def test_config_file_that_is_not_yaml_is_one_line_error(tmp_path):
     scalar.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_config(scalar)
+
+
+@pytest.mark.parametrize(
+    ("override", "detail"),
+    [
+        ("run.name=${oc.env:SIMCLR_TEST_UNSET}", "SIMCLR_TEST_UNSET"),
+        ("run.name=${missing.key}", "missing.key"),
+        ("data.batch_size=${no_such_resolver:1}", "no_such_resolver"),
+    ],
+)
+def test_an_interpolation_that_cannot_resolve_is_refused_at_load_naming_the_key(
+    override: str, detail: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SIMCLR_TEST_UNSET", raising=False)
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError) as refused:
+        load_config(None, [override])
+    message = str(refused.value)
+    assert message.startswith(f"{key}: its interpolation cannot be resolved: ")
+    assert detail in message and "\n" not in message
+
+
+def test_interpolations_are_resolved_at_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIMCLR_TEST_NAME", "from-env")
+    config = load_config(
+        None, ["run.name=${oc.env:SIMCLR_TEST_NAME}", "run.seed=${data.image_size}"]
+    )
+    assert (config.run.name, config.run.seed) == ("from-env", config.data.image_size)
+
+
+def test_a_config_file_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
+    recipe = tmp_path / "latin1.yaml"
+    recipe.write_bytes("run:\n  name: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"^config file '.*latin1.yaml' is not UTF-8 text \(at"):
+        load_config(recipe)

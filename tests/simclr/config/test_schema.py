@@ -104,6 +104,11 @@ SECTION_CHECKS = [
     (EncoderConfig(stem="tiny"), "encoder.stem='tiny'"),
     (HeadConfig(output_dim=0), "head.output_dim=0"),
     (HeadConfig(layers=1), "head.layers=1"),
+    # sizes that allocate: refused from their widths before torch is asked for terabytes
+    (HeadConfig(output_dim=10**9), "head.output_dim=1000000000"),
+    (HeadConfig(type="linear", output_dim=10**9), "head.output_dim=1000000000"),
+    (HeadConfig(hidden_dim=10**7), "head.hidden_dim=10000000"),
+    (HeadConfig(layers=10**5), "head.layers=100000"),
     (LossConfig(temperature=0.0), "loss.temperature=0.0"),
     (OptimizerConfig(momentum=1.0), "optimizer.momentum=1.0"),
     (OptimizerConfig(trust_coefficient=0.0), "optimizer.trust_coefficient=0.0"),

@@ -77,6 +77,20 @@ def test_checkpoints_asks_for_the_per_epoch_ones_and_last_ckpt_stays(run: Path) 
     assert _files(run) == PRODUCED
 
 
+def test_best_ckpt_stays_with_checkpoints_unless_best_asks_for_it(run: Path) -> None:
+    (run / "checkpoints" / "best.ckpt").write_bytes(b"x" * 5000)
+    cleaning = clean_run(run, checkpoints=True)
+    assert _files(run) == {**PRODUCED, "checkpoints/best.ckpt": 5000}
+    assert cleaning.best_kept is not None and cleaning.best_kept.size == 5000
+    assert (
+        "kept checkpoints/best.ckpt (4.9 KiB), the checkpoint of the best probe accuracy: "
+        "--best removes it"
+    ) in report_lines(cleaning)
+    cleaning = clean_run(run, checkpoints=True, best=True)
+    assert [entry.size for entry in cleaning.removed] == [5000] and cleaning.best_kept is None
+    assert _files(run) == PRODUCED
+
+
 def test_a_dry_run_says_what_would_go_and_removes_nothing(run: Path) -> None:
     before = _files(run)
     cleaning = clean_run(run, checkpoints=True, dry_run=True)

@@ -180,6 +180,7 @@ def test_an_encoder_pt_without_its_description_is_refused(run_dir: Path, tmp_pat
         ("name: resnet18\ncolour: red\n", "unexpected keyword argument 'colour'"),
         ("name: [resnet18\n", ""),  # not YAML
         ("- resnet18\n", ""),  # a list, not a mapping
+        ("name: resnet18\nin_channels: -3\n", "in_channels=-3 is not a count >= 1"),
     ],
 )
 def test_a_bad_description_is_refused_in_one_line(
@@ -223,6 +224,14 @@ def test_a_checkpoint_without_the_encoders_weights_is_refused(
     torch.save(checkpoint, tmp_path / "headless.ckpt")
     message = refusal(tmp_path / "headless.ckpt")
     assert message.startswith("weights do not fit the encoder: ") and "Missing key(s)" in message
+
+
+def test_a_checkpoint_without_a_state_dict_is_refused(run_dir: Path, tmp_path: Path) -> None:
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    del checkpoint["state_dict"]
+    torch.save(checkpoint, tmp_path / "weightless.ckpt")
+    message = refusal(tmp_path / "weightless.ckpt")
+    assert message == "the checkpoint holds no state_dict (no weights)"
 
 
 @pytest.mark.parametrize(

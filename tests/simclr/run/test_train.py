@@ -20,8 +20,9 @@ from torch import nn
 
 import simclr.module
 import simclr.run.train
-from simclr.config import ConfigError, load_config
+from simclr.config import ConfigError, load_config, save_config
 from simclr.data.splits import load_split
+from simclr.errors import DataError, SimCLRError
 from simclr.lars import LARS
 from simclr.loss import nt_xent_loss
 from simclr.module import SimCLR
@@ -133,9 +134,6 @@ def test_resume_continues_the_global_step(first_run, tmp_path: Path) -> None:
 
 def test_resume_refuses_what_is_not_a_run(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no config.yaml there"):
-        resume_config(tmp_path)
-    (tmp_path / "config.yaml").write_text("{}\n")
-    with pytest.raises(ConfigError, match="no checkpoints/last.ckpt to resume from"):
         resume_config(tmp_path)
 
 
@@ -321,3 +319,127 @@ def test_resume_with_the_budget_already_reached_is_refused_in_one_line(first_run
     assert f"--resume {first_run.run_dir} trainer.max_steps=30" in message
     with pytest.raises(ConfigError, match=r"trainer.max_epochs=1 ends it there.*max_epochs=[2-9]"):
         resume_config(first_run.run_dir, ["trainer.max_steps=-1", "trainer.max_epochs=1"])
+
+
+# ----------------------------------------------------------------------------- refused up front
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("trainer.devices=[0,1]", "trainer.devices"),
+        ("trainer.strategy=deepspeed", "trainer.strategy"),
+    ],
+)
+def test_a_trainer_setting_lightning_refuses_is_one_line_before_any_work(
+    synthetic, override: str, key: str
+) -> None:
+    """A device list on CPU, a strategy whose package is missing: Lightning refuses them where
+    the Trainer is built; the error names the setting and nothing is written."""
+    config = synthetic.pretrain_config(override, "run.name=refused")
+    with pytest.raises(ConfigError) as refused:
+        pretrain(config, quiet=True)
+    message = str(refused.value)
+    assert message.startswith(f"{key}=") and "is refused by Lightning: " in message
+    assert "\n" not in message
+    assert not (synthetic.tmp_path / "refused").exists()
+
+
+def test_resume_refuses_a_changed_model_or_data_before_reading_the_checkpoint(synthetic) -> None:
+    """The run's config.yaml is compared first: the checkpoint here is not even readable."""
+    config = synthetic.pretrain_config("run.name=saved")
+    run_dir = synthetic.tmp_path / "saved"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    save_config(config, run_dir / "config.yaml")
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"damaged")
+    before = fingerprint(run_dir)
+    for override, key, new, old in [
+        ("head.output_dim=64", "head.output_dim", 64, 128),
+        ("encoder.name=resnet34", "encoder.name", "'resnet34'", "'resnet18'"),
+        ("data.channels=3", "data.channels", 3, None),
+        ("data.image_size=32", "data.image_size", 32, config.data.image_size),
+    ]:
+        with pytest.raises(ConfigError) as refused:
+            resume_config(run_dir, [override])
+        message = str(refused.value)
+        assert message.startswith(f"--resume {run_dir}: {key}={new} changes the run's model")
+        assert f"({key}={old} in its config.yaml)" in message and "\n" not in message
+    # an override that keeps the model reaches the checkpoint, which is then refused as damaged
+    with pytest.raises(ConfigError, match="not a readable PyTorch file"):
+        resume_config(run_dir, ["trainer.max_epochs=5"])
+    assert fingerprint(run_dir) == before
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_restarts_it_in_place(
+    synthetic, capsys
+) -> None:
+    config = synthetic.pretrain_config("trainer.max_steps=2", "run.name=killed")
+    run_dir = synthetic.tmp_path / "killed"
+    run_dir.mkdir()
+    save_config(config, run_dir / "config.yaml")  # as a run killed during its first steps
+    with pytest.raises(ConfigError, match="already holds a run; resume it"):
+        pretrain(config, quiet=True)
+    resumed = resume_config(run_dir, ["trainer.max_steps=3"])
+    assert f"[simclr] {run_dir} holds no checkpoint yet: restarting it from step 0" in (
+        capsys.readouterr().out
+    )
+    assert resumed.trainer.max_steps == 3 and resumed.head == config.head
+    summary = pretrain(resumed, resume_dir=run_dir, quiet=True)
+    assert summary.global_step == 3 and (run_dir / "encoder.pt").is_file()
+
+
+def test_a_folder_of_unreadable_images_is_refused_before_any_export(make_config, tmp_path) -> None:
+    folder = tmp_path / "images"
+    for split in ("train", "val"):
+        for index in range(8):
+            write_truncated_jpeg(folder / split / "a" / f"{index}.jpg", seed=index)
+    config = make_config(
+        "data.name=folder", f"data.path={folder}", "trainer.loggers=[]", "run.name=unreadable"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DataError) as refused:
+            pretrain(config, quiet=True)
+    message = str(refused.value)
+    assert message.startswith(f"data.path={folder}: ") and "nothing exported" in message
+    run_dir = tmp_path / "unreadable"
+    assert not (run_dir / "encoder.pt").exists() and not (run_dir / "summary.json").exists()
+
+
+def test_a_lost_process_of_a_distributed_run_ends_the_survivor_in_one_line(
+    synthetic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gloo's error in a survivor (here raised by fit) becomes one line naming the rank."""
+
+    def lost(self, *args, **kwargs):
+        raise torch.distributed.DistBackendError(
+            "[gloo/transport/tcp/pair.cc:598] Connection closed"
+        )
+
+    monkeypatch.setattr(L.Trainer, "fit", lost)
+    monkeypatch.setattr(L.Trainer, "world_size", property(lambda self: 2))
+    config = synthetic.pretrain_config("run.name=ranks")
+    with pytest.raises(SimCLRError) as ended:
+        pretrain(config, quiet=True)
+    run_dir = synthetic.tmp_path / "ranks"
+    assert str(ended.value) == (
+        "rank 1 of this 2-process run died (its connection closed), so rank 0 stops too; "
+        f"resume with: simclr pretrain --resume {run_dir}"
+    )
+
+
+def test_a_run_stopped_by_max_steps_is_extended_past_its_epoch_by_a_larger_max_steps(
+    synthetic,
+) -> None:
+    """8 steps an epoch and max_epochs=1: the run stops at step 3 by max_steps; raised to 12,
+    it goes on to step 12 (into the second epoch), as a raised max_epochs would."""
+    config = synthetic.pretrain_config("trainer.max_epochs=1", "trainer.max_steps=3", "run.name=s")
+    first = pretrain(config, quiet=True)
+    assert first.global_step == 3
+    run_dir = Path(first.run_dir)
+    summary = pretrain(
+        resume_config(run_dir, ["trainer.max_steps=12"]), resume_dir=run_dir, quiet=True
+    )
+    assert summary.global_step == 12
+    with pytest.raises(ConfigError, match="trainer.max_steps=12 ends it there"):
+        resume_config(run_dir)
