@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from simclr.config import ConfigError, SimCLRConfig, load_config, merge_config
 from simclr.config.recipes import recipe_file
 from simclr.run.launch import check_devices
+from simclr.run.paths import check_folder_to_write, check_name, check_pretrain_paths
 
 
 @dataclass
@@ -67,7 +68,20 @@ def load_ablation(path: str | Path, overrides: list[str] | None = None) -> Ablat
         config.base_config = str(candidate if candidate.exists() else Path(config.base_config))
     if not config.grid and not config.runs:
         raise ConfigError(f"{path}: an ablation needs 'grid' or 'runs'")
+    check_paths(config)
     return config
+
+
+def check_paths(config: AblationConfig) -> None:
+    """Before any run: ``name`` is one file name (results go to out_dir/name, never beside
+    it), ``out_dir`` a folder that can be written, ``base_config`` a file."""
+    check_name("name", config.name)
+    check_folder_to_write("out_dir", config.out_dir)
+    if config.base_config is not None:
+        try:
+            recipe_file(config.base_config)
+        except ConfigError as error:
+            raise ConfigError(f"base_config: {error}") from None
 
 
 def _format_value(value: Any) -> str:
@@ -92,9 +106,9 @@ def plan_runs(config: AblationConfig) -> list[PlannedRun]:
         for values in itertools.product(*(config.grid[key] for key in keys)):
             overrides = tuple(f"{k}={_format_value(v)}" for k, v in zip(keys, values))
             planned.append(PlannedRun(_safe_name(",".join(overrides)), overrides))
-    for run in config.runs:
-        name = run.name or ",".join(run.overrides) or "base"
-        planned.append(PlannedRun(_safe_name(name), tuple(run.overrides)))
+    for number, run in enumerate(config.runs):
+        name = _safe_name(run.name or ",".join(run.overrides) or "base")
+        planned.append(PlannedRun(check_name(f"runs[{number}].name", name), tuple(run.overrides)))
     names = [run.name for run in planned]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -120,6 +134,7 @@ def check_all_runs(config: AblationConfig, runs_dir: Path) -> list[SimCLRConfig]
         configs.append(run_config(config, run, runs_dir))
         try:
             check_devices(configs[-1].trainer)
+            check_pretrain_paths(configs[-1])
         except ConfigError as error:
             raise ConfigError(f"run {run.name!r}: {error}") from None
     return configs

@@ -229,7 +229,8 @@ def _add_plot(commands: argparse._SubParsersAction) -> None:
         "plot",
         "a 2-D map (UMAP, t-SNE or PCA) of frozen features as a PNG",
         "Draw frozen features in 2-D, coloured by label.",
-        "PNG path (default: RUN/plots/NAME-METHOD.png)",
+        "PNG file (.png added when missing), or a folder for NAME-METHOD.png (default: "
+        "RUN/plots/NAME-METHOD.png)",
         _plot,
     )
     parser.add_argument(

@@ -17,6 +17,7 @@ import numpy as np
 
 from linear_eval.features.cache import Features
 from linear_eval.features.gallery import gallery_features, gallery_name
+from simclr.run.paths import check_folder_to_read, check_folder_to_write, printable
 
 CHUNK = 65_536
 
@@ -54,12 +55,18 @@ def export_embeddings(features: Features, directory: str | Path, csv_max_rows: i
 def embed_gallery(args: argparse.Namespace) -> Path:
     """Export the frozen features of the gallery of ``args`` (``checkpoint``, ``config``,
     ``overrides``, ``split``, ``folder``, ``out``: the options of ``simclr embed``) to ``--out``
-    (default: RUN/embeddings/NAME); the directory."""
+    (default: RUN/embeddings/NAME); the directory. The paths are checked first, the free space
+    for the float32 embeddings once their shape is known."""
+    if args.folder:
+        check_folder_to_read("--folder", args.folder)
+    if args.out:
+        check_folder_to_write("--out", args.out)
     loaded, config, features = gallery_features(args)
     directory = Path(args.out or loaded.run_dir / "embeddings" / gallery_name(config, features))
-    written = export_embeddings(features, directory, config.embed.csv_max_rows)
     shape = features.representation.shape
-    print(f"wrote {shape[0]:,} x {shape[1]} features to {directory}")
+    check_folder_to_write("--out", directory, need_bytes=shape[0] * (shape[1] * 4 + 16))
+    written = export_embeddings(features, directory, config.embed.csv_max_rows)
+    print(f"wrote {shape[0]:,} x {shape[1]} features to {printable(str(directory))}")
     print("  " + ", ".join(p.name for p in written))
     return directory
 

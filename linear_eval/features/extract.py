@@ -20,6 +20,7 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
@@ -42,6 +43,7 @@ from simclr.data.splits import load_split
 from simclr.data.workers import loader_workers
 from simclr.errors import DataError
 from simclr.run.atomic import process_running, remove_stale_temporaries
+from simclr.run.paths import check_folder_to_write, check_free_space
 
 
 def files_of(dataset: ArrayImages | PreparedImages) -> list[Path] | None:
@@ -119,6 +121,12 @@ def extract_features(
         "files": None if files is None else [str(p) for p in files],
     }
     partial = Path(cache_dir) / f"{key}{PARTIAL_MARK}{os.getpid()}"
+    check_folder_to_write("features.cache_dir", cache_dir)
+    resumable = Path(cache_dir).glob(f"{key}{PARTIAL_MARK}*/{PROGRESS_FILE}")
+    if next(resumable, None) is None:  # a resumed extraction has its file allocated already
+        # a full disk under the memory map is a SIGBUS: refused here, in one line
+        need = cache_bytes(extractor, preprocessing, len(dataset), config.features.dtype)
+        check_free_space("features.cache_dir", cache_dir, need)
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     if not (partial / PROGRESS_FILE).is_file():  # else this process resumes its own
         shutil.rmtree(partial, ignore_errors=True)
@@ -139,6 +147,17 @@ def extract_features(
     features = load_cached(directory)
     features.from_cache = False
     return features
+
+
+def cache_bytes(
+    extractor: FeatureExtractor, preprocessing: Preprocessing, rows: int, dtype: str
+) -> int:
+    """The bytes the cache of ``rows`` images takes: features (rows x dim of ``dtype``; dim from
+    the encoder, or C*H*W for raw pixels), labels and indices (int64)."""
+    dim = getattr(extractor.model, "feature_dim", None)
+    if dim is None:
+        dim = preprocessing.channels * preprocessing.image_size**2
+    return rows * (int(dim) * np.dtype(dtype).itemsize + 16)
 
 
 def _adopt_interrupted(cache_dir: Path, key: str, partial: Path) -> bool:

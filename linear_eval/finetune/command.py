@@ -13,6 +13,7 @@ from linear_eval.finetune.run import finetune
 from linear_eval.finetune.sweep import finetune_sweep
 from simclr.errors import ConfigError
 from simclr.run.launch import launcher_variables_set
+from simclr.run.paths import check_folder_to_write
 
 
 def refuse_external_launcher(command: str) -> None:
@@ -31,7 +32,11 @@ def finetune_and_report(args: argparse.Namespace) -> Path:
     ``sweep``: the options of ``simclr finetune``) beside its baselines, print the table of each
     run (and with ``--sweep`` the sweep's table) and where the results went; that directory."""
     refuse_external_launcher("finetune")
+    if args.out:
+        check_folder_to_write("--out", args.out)
     loaded, config = load(args)
+    if not args.out:  # RUN/finetune/NAME
+        check_folder_to_write("--out", loaded.run_dir / "finetune")
     if args.sweep:
         reports, sweep_dir = finetune_sweep(loaded, config, args.out)
         for report in reports:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +20,12 @@ from linear_eval.config import PlotConfig
 from linear_eval.features.gallery import gallery_features, gallery_name
 from linear_eval.figure import new_figure, save_figure
 from linear_eval.protocols.knn import normalized
+from simclr.run.paths import (
+    check_file_to_write,
+    check_folder_to_read,
+    check_folder_to_write,
+    printable,
+)
 
 
 def resolved_method(method: str) -> str:
@@ -102,19 +109,46 @@ def plot_embedding(
 def plot_gallery(args: argparse.Namespace) -> Path:
     """Draw the map of the gallery of ``args`` (``checkpoint``, ``config``, ``overrides``,
     ``split``, ``folder``, ``out``: the options of ``simclr plot``) to ``--out`` (default:
-    RUN/plots/NAME-METHOD.png); the PNG's path."""
+    RUN/plots/NAME-METHOD.png; a folder: NAME-METHOD.png in it; a name without .png gets it);
+    the PNG's path, the one printed. The paths are checked first."""
+    if args.folder:
+        check_folder_to_read("--folder", args.folder)
+    if args.out:
+        check_plot_out(args.out)
     loaded, config, features = gallery_features(args)
     method = resolved_method(config.plot.method)
-    default = loaded.run_dir / "plots" / f"{gallery_name(config, features)}-{method}.png"
+    name = f"{gallery_name(config, features)}-{method}.png"
+    path = plot_path(args.out, loaded.run_dir / "plots", name)
+    check_file_to_write("--out", path)
     title = f"{config.data.name}/{features.meta['split']}: {loaded.source}"
     path, method = plot_embedding(
         features.representation,
         features.labels,
         features.classes,
-        args.out or default,
+        path,
         config.plot,
         title,
         config.seed,
     )
-    print(f"wrote {path} ({method})")
+    print(f"wrote {printable(str(path))} ({method})")
     return path
+
+
+def plot_path(out: str | None, default_dir: Path, name: str) -> Path:
+    """The PNG ``--out`` names: ``default_dir/name`` without it, ``out/name`` when ``out`` is a
+    folder (or ends with /), else ``out`` with .png added unless it ends so (matplotlib would
+    add it silently)."""
+    if out is None:
+        return default_dir / name
+    if Path(out).is_dir() or out.endswith(("/", os.sep)):
+        return Path(out) / name
+    path = Path(out)
+    return path if path.suffix.lower() == ".png" else path.with_name(f"{path.name}.png")
+
+
+def check_plot_out(out: str) -> None:
+    """``--out`` before any work: a folder that can be written, or a file whose folder can."""
+    if Path(out).is_dir() or out.endswith(("/", os.sep)):
+        check_folder_to_write("--out", out)
+    else:
+        check_file_to_write("--out", plot_path(out, Path(), ""))

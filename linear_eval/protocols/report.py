@@ -15,6 +15,7 @@ from pathlib import Path
 from linear_eval.features.gallery import cache_dir, load
 from linear_eval.protocols.evaluate import evaluate, log_to_run
 from simclr.run.atomic import atomic_write
+from simclr.run.paths import check_folder_to_write, printable
 
 EVAL_FILE = "eval.json"
 
@@ -82,12 +83,16 @@ def report_evaluation(args: argparse.Namespace, mode: str) -> dict:
     """Evaluate the encoder of ``args`` (``checkpoint``, ``config``, ``overrides``, ``out``: the
     options of ``simclr eval``) by ``mode`` (knn, linear or all) beside its baselines, print the
     table, write ``eval.json`` to ``--out`` (default: the run directory) and log the pretrained
-    encoder's metrics to the loggers of its run; the report."""
+    encoder's metrics to the loggers of its run; the report. The paths are checked first."""
+    if args.out:
+        check_folder_to_write("--out", args.out)
     loaded, config = load(args)
+    if not args.out:
+        check_folder_to_write("--out", loaded.run_dir)
     report = evaluate(loaded, config, mode, cache_dir(loaded, config))
     print(format_table(report))
     path = write_report(report, args.out or loaded.run_dir)
-    print(f"wrote {path}")
+    print(f"wrote {printable(str(path))}")
     logged = log_to_run(loaded, report["results"][loaded.extractor.name])
     if logged:
         print(f"logged the pretrained encoder's eval/* metrics to {', '.join(logged)}")

@@ -18,6 +18,12 @@ from linear_eval.retrieval.index import GalleryIndex
 from linear_eval.retrieval.query import gallery_images, query_paths, retrieve_in_batches
 from linear_eval.retrieval.store import load_index
 from simclr.errors import ConfigError
+from simclr.run.paths import (
+    check_file_to_read,
+    check_folder_to_read,
+    check_folder_to_write,
+    printable,
+)
 
 DEFAULT_TOP_K = 5  # neighbours when neither -k nor the index's retrieval.top_k says
 
@@ -31,6 +37,11 @@ def answer_queries(args: argparse.Namespace) -> None:
         raise ConfigError(f"-k {args.top_k} is invalid: must be >= 1")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size {args.batch_size} is invalid: must be >= 1")
+    if args.list is not None:
+        check_file_to_read("--list", args.list)
+    check_folder_to_read("--index", args.index)
+    if not args.no_grid:
+        check_folder_to_write("--grid-dir", grid_dir(args))
     paths = query_paths(args.images, args.list)
     gallery = load_index(args.index)
     loaded = load_encoder(args.checkpoint or gallery.meta["checkpoint"])
@@ -57,14 +68,20 @@ def print_answer(
     if not args.no_grid:
         neighbours = gallery_images(gallery, [hit["row"] for hit in hits])
         titles = [f"{h['score']:.3f}\n{h['class'] or h['label']}" for h in hits]
-        target = Path(args.grid_dir or Path(args.index) / "retrievals") / f"{Path(path).stem}.png"
+        target = grid_dir(args) / f"{Path(path).stem}.png"
         grid = str(draw_neighbours(image, neighbours, titles, target))
     if args.json:
         print(json.dumps({"query": str(path), "neighbours": hits, "grid": grid}), flush=True)
         return
-    print(f"query {path}")
+    print(f"query {printable(str(path))}")
     for hit in hits:
-        name = f" ({hit['class']})" if hit["class"] else ""
-        print(f"  {hit['rank']:>3}  {hit['score']:.4f}  {hit['item']}  label {hit['label']}{name}")
+        name = f" ({printable(str(hit['class']))})" if hit["class"] else ""
+        item = printable(str(hit["item"]))
+        print(f"  {hit['rank']:>3}  {hit['score']:.4f}  {item}  label {hit['label']}{name}")
     if grid:
-        print(f"  grid: {grid}")
+        print(f"  grid: {printable(grid)}")
+
+
+def grid_dir(args: argparse.Namespace) -> Path:
+    """Where the PNG grids go: ``--grid-dir``, else INDEX/retrievals."""
+    return Path(args.grid_dir or Path(args.index) / "retrievals")

@@ -10,20 +10,26 @@ from linear_eval.features.gallery import gallery_features, gallery_name
 from linear_eval.retrieval.build import build_index, describe
 from linear_eval.retrieval.store import append_to_index, load_index, save_index
 from simclr.errors import ConfigError
+from simclr.run.paths import check_folder_to_read, check_folder_to_write, printable
 
 
 def index_gallery(args: argparse.Namespace) -> Path:
     """Build the index over the gallery of ``args`` (``checkpoint``, ``config``, ``overrides``,
     ``split``, ``folder``, ``out``, ``exact``: the options of ``simclr index``) and save it in
-    ``--out`` (default: RUN/index/NAME); its directory."""
+    ``--out`` (default: RUN/index/NAME); its directory. The paths are checked first."""
+    if args.folder:
+        check_folder_to_read("--folder", args.folder)
+    if args.out:
+        check_folder_to_write("--out", args.out)
     loaded, config, features = gallery_features(args)
     gallery = build_index(features, loaded.extractor, config, loaded.source, exact=args.exact)
     directory = Path(args.out or loaded.run_dir / "index" / gallery_name(config, features))
+    check_folder_to_write("--out", directory)
     save_index(gallery, directory)
     meta = gallery.meta
     print(
         f"indexed {meta['count']:,} images of {config.data.name}/{meta['split']} "
-        f"({meta['feature_dim']}-d, {meta['index_type']} index) in {directory}"
+        f"({meta['feature_dim']}-d, {meta['index_type']} index) in {printable(str(directory))}"
     )
     print(describe(meta))
     return directory
@@ -34,12 +40,15 @@ def append_folder(args: argparse.Namespace) -> int:
     save it again; the count added. A missing or damaged index stops it before any work."""
     if not args.folder:
         raise ConfigError("--append INDEX takes the images to add from --folder DIR")
-    gallery = load_index(args.append)  # a missing or damaged index stops here
+    check_folder_to_read("--folder", args.folder)
+    check_folder_to_write("--append", check_folder_to_read("--append", args.append))
+    gallery = load_index(args.append)  # a damaged index stops here
     loaded, config, features = gallery_features(args)
     added = append_to_index(gallery, features, loaded.extractor)
     save_index(gallery, args.append)
     print(
-        f"added {added:,} of {len(features):,} images of {args.folder} to {args.append} "
+        f"added {added:,} of {len(features):,} images of {printable(args.folder)} to "
+        f"{printable(args.append)} "
         f"({gallery.meta['count']:,} images; {len(features) - added:,} were already in it)"
     )
     return added

@@ -6,6 +6,11 @@ YAML files, and ``clean``, which removes a run's caches), ``linear_eval`` adds e
 retrieve, embed and plot, ``ablation`` adds ablate. A registering module imports only
 argparse; each command imports its work when it runs, so ``simclr --help`` loads no Lightning,
 Kornia or torch, and the core package never imports the packages built on it.
+
+A :class:`SimCLRError` is printed as one line with status 2; so is an OS error that still
+happens after the checks of the paths (a disk filling during a write, a permission changed):
+``simclr COMMAND: error: PATH: words (ENAME)``. Files are written atomically, so nothing earlier
+is lost.
 """
 
 from __future__ import annotations
@@ -61,3 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # whoever read the output stopped reading (| head): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as error:  # a disk filling during a write, a permission changed: one line
+        from simclr.run.paths import os_error_line
+
+        print(f"simclr {args.command}: error: {os_error_line(error)}", file=sys.stderr)
+        return 2

@@ -1,9 +1,11 @@
-"""``simclr pretrain``: argument parsing for a pretraining run; the work is
-:func:`simclr.run.train.pretrain`."""
+"""``simclr pretrain``: argument parsing for a pretraining run and the check of its paths; the
+work is :func:`simclr.run.train.pretrain`."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -28,13 +30,36 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _pretrain(args: argparse.Namespace) -> int:
     from simclr.config import ConfigError, load_config
+    from simclr.run.paths import check_folder_to_read, check_folder_to_write, check_pretrain_paths
     from simclr.run.train import pretrain, resume_config
 
     if args.resume:
         if args.config:
             raise ConfigError("--resume uses the run's own config.yaml: drop --config")
+        check_folder_to_write("--resume", check_folder_to_read("--resume", args.resume))
+        check_recorded_step(Path(args.resume))
         config = resume_config(args.resume, args.overrides)
     else:
         config = load_config(args.config, args.overrides)
+    check_pretrain_paths(config, resumed=bool(args.resume))
     pretrain(config, resume_dir=args.resume)
     return 0
+
+
+def check_recorded_step(run_dir: Path) -> None:
+    """The ``global_step`` a run's summary.json records names a folder when the run is resumed
+    (stale/stepN): it must be a whole number."""
+    from simclr.errors import ConfigError
+
+    summary = run_dir / "summary.json"
+    if not summary.is_file():
+        return
+    try:
+        step = json.loads(summary.read_text()).get("global_step")
+    except (OSError, ValueError, AttributeError):
+        return  # a damaged summary is rewritten; the step then reads 'unknown'
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+        raise ConfigError(
+            f"{summary} global_step={str(step)[:40]!r} is invalid: must be a whole number "
+            "(the file was altered)"
+        )

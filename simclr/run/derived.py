@@ -34,8 +34,10 @@ def set_aside_derived_outputs(run_dir: Path) -> Path | None:
 
 
 def _exported_step(run_dir: Path) -> str:
-    """The step the former encoder was exported at (its summary.json), or 'unknown'."""
+    """The step the former encoder was exported at (its summary.json), or 'unknown'; only a
+    whole number becomes part of the folder's name (an altered one could name ../..)."""
     try:
-        return str(json.loads((run_dir / "summary.json").read_text())["global_step"])
-    except (OSError, ValueError, KeyError):
+        step = json.loads((run_dir / "summary.json").read_text())["global_step"]
+    except (OSError, ValueError, KeyError, TypeError):
         return "unknown"
+    return str(step) if isinstance(step, int) and not isinstance(step, bool) else "unknown"

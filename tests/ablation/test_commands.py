@@ -44,3 +44,18 @@ def test_the_report_is_written_and_a_failed_run_gives_exit_status_1(
 
     out.rename(tmp_path / "first")
     assert main(["ablate", "--config", str(path), "name=renamed"]) == 0  # no run failed
+
+
+def test_a_name_with_dot_dot_is_one_line_and_writes_nothing_outside(
+    tmp_path, write_ablation, capsys
+):
+    path = write_ablation(tmp_path / "data", name="../../escaped-ablation", runs=[{"name": "a"}])
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["ablate", "--config", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("simclr ablate: error: name='../../escaped-ablation' is invalid")
+    assert error.count("\n") == 1
+    assert (
+        sorted(tmp_path.rglob("*")) == before
+        and not (tmp_path.parent / "escaped-ablation").exists()
+    )

@@ -66,3 +66,31 @@ def test_an_ablation_by_name_finds_its_base_config_beside_it() -> None:
     config = load_ablation("ablations/temperature")
     assert config.name == "temperature"
     assert Path(config.base_config) == RECIPES / "ablations" / "budget.yaml"
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"name": "../../../escaped", "runs": [{"name": "a"}]}, "name="),
+        ({"name": "..", "runs": [{"name": "a"}]}, "name='..'"),
+        ({"runs": [{"name": ".."}]}, "runs[0].name="),
+        ({"runs": [{"name": "a"}, {"name": "."}]}, "runs[1].name='.'"),
+    ],
+)
+def test_names_are_one_path_component(tmp_path, write_ablation, fields, named):
+    """A name that is a path would put results and runs outside out_dir."""
+    with pytest.raises(ConfigError) as error:
+        plan_runs(load_ablation(write_ablation(tmp_path, **fields)))
+    message = str(error.value)
+    assert named in message
+    assert "\n" not in message and "\x1b" not in message and "one file name" in message
+
+
+def test_out_dir_and_base_config_are_checked_when_read(tmp_path, write_ablation):
+    (tmp_path / "file").write_text("x")
+    path = write_ablation(tmp_path, out_dir=str(tmp_path / "file"), runs=[{"name": "a"}])
+    with pytest.raises(ConfigError, match=r"^out_dir .*file: is a file, not a folder$"):
+        load_ablation(path)
+    path = write_ablation(tmp_path, base_config="none.yaml", runs=[{"name": "a"}])
+    with pytest.raises(ConfigError, match=r"^base_config: .*none.yaml"):
+        load_ablation(path)

@@ -74,6 +74,12 @@ def _folder_whose_classes_differ(tmp: Path) -> str:
     return str(tmp / "images")
 
 
+def _file(tmp: Path) -> str:
+    """A file where a folder is wanted."""
+    (tmp / "file").write_text("not a folder\n")
+    return str(tmp / "file")
+
+
 Case = Callable[[Path, Path, Any], list[str]]  # (run dir, tmp dir, synthetic data) -> argv
 CASES: list[tuple[str, Case, str]] = [
     # pretrain: settings
@@ -173,6 +179,59 @@ CASES: list[tuple[str, Case, str]] = [
         lambda r, t, s: ["pretrain", "data.name=folder", f"data.path={t}", "data.val_fraction=1"],
         "data.val_fraction=1.0 is invalid",
     ),
+    # paths: a file where a folder is read or written
+    (
+        "eval --out a file",
+        lambda r, t, s: ["eval", "--checkpoint", str(r), "--out", _file(t)],
+        "--out",
+    ),
+    (
+        "cache_dir a file",
+        lambda r, t, s: ["eval", "--checkpoint", str(r), f"features.cache_dir={_file(t)}"],
+        "features.cache_dir",
+    ),
+    (
+        "index --out under a file",
+        lambda r, t, s: ["index", "--checkpoint", str(r), "--out", f"{_file(t)}/index"],
+        "is a file, not a folder",
+    ),
+    (
+        "index --folder missing",
+        lambda r, t, s: ["index", "--checkpoint", str(r), "--folder", str(t / "none")],
+        "--folder",
+    ),
+    (
+        "embed --out a file",
+        lambda r, t, s: ["embed", "--checkpoint", str(r), "--out", _file(t)],
+        "--out",
+    ),
+    (
+        "finetune --out a file",
+        lambda r, t, s: ["finetune", "--checkpoint", str(r), "--out", _file(t)],
+        "--out",
+    ),
+    (
+        "plot --out under a file",
+        lambda r, t, s: ["plot", "--checkpoint", str(r), "--out", f"{_file(t)}/map.png"],
+        "--out",
+    ),
+    (
+        "retrieve --grid-dir a file",
+        lambda r, t, s: ["retrieve", _query(t, s), "--index", str(t), "--grid-dir", _file(t)],
+        "--grid-dir",
+    ),
+    (
+        "retrieve --list a folder",
+        lambda r, t, s: ["retrieve", "--list", str(t), "--index", str(t)],
+        "--list",
+    ),
+    (
+        "retrieve --index a file",
+        lambda r, t, s: ["retrieve", _query(t, s), "--index", _file(t)],
+        "--index",
+    ),
+    ("clean a file", lambda r, t, s: ["clean", _file(t)], "RUN"),
+    ("clean missing", lambda r, t, s: ["clean", str(t / "none")], "does not exist"),
     # retrieval
     ("k 0", lambda r, t, s: ["retrieve", _query(t, s), "--index", str(t), "-k", "0"], "-k 0"),
     ("k -5", lambda r, t, s: ["retrieve", _query(t, s), "--index", str(t), "-k", "-5"], "-k -5"),

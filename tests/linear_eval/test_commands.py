@@ -3,7 +3,10 @@ run through ``simclr``'s command root without a subprocess."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -413,3 +416,84 @@ def test_retrieve_after_the_encoder_file_changed_gives_the_command_that_rebuilds
     ]
     assert main(command[1:]) == 0  # the command rebuilds the index the query then uses
     assert main(retrieve) == 0 and f"query {query}" in capsys.readouterr().out
+
+
+def _listing(folder: Path) -> dict[str, bytes | None]:
+    return {str(p): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+def test_a_full_disk_under_the_feature_cache_is_one_line_and_writes_nothing(
+    run_dir: Path, synthetic, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Once a SIGBUS in the memory map with a partial folder left: now refused before it."""
+    before = _listing(run_dir)
+    usage = shutil.disk_usage(run_dir)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=1000))
+    assert main(["eval", "knn", "--checkpoint", str(run_dir), *synthetic.eval_overrides]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("simclr eval: error: features.cache_dir ")
+    assert "disk full" in err
+    assert _listing(run_dir) == before
+
+
+def test_a_read_only_out_is_refused_before_any_work(
+    run_dir: Path, tmp_path: Path, synthetic, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    # the tests run as root, where chmod leaves a folder writable: os.access answers for it
+    real = os.access
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    monkeypatch.setattr(
+        "simclr.run.paths.os.access",
+        lambda path, mode: False if Path(path) == read_only else real(path, mode),
+    )
+    before = _listing(run_dir)
+    out = ["--out", str(read_only / "out"), *synthetic.eval_overrides]
+    for command in (["eval", "knn"], ["index"], ["embed"], ["finetune"], ["plot"]):
+        assert main([*command, "--checkpoint", str(run_dir), *out]) == 2
+        err = capsys.readouterr().err
+        shown = read_only / ("out.png" if command[0] == "plot" else "out")  # plot: a PNG file
+        assert err == (
+            f"simclr {command[0]}: error: --out {shown}: {read_only} is not "
+            "writable (permission denied)\n"
+        )
+    assert _listing(run_dir) == before and list(read_only.iterdir()) == []
+
+
+def test_a_disk_filling_during_a_write_is_one_line_and_keeps_what_was_written(
+    run_dir: Path, synthetic, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    arguments = ["eval", "knn", "--checkpoint", str(run_dir), *synthetic.eval_overrides]
+    assert main(arguments) == 0
+    written = (run_dir / "eval.json").read_bytes()
+    target = run_dir / ".eval.json.tmp-1"
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+    monkeypatch.setattr("linear_eval.protocols.report.atomic_write", full)
+    capsys.readouterr()
+    assert main(arguments) == 2
+    err = capsys.readouterr().err
+    assert err == f"simclr eval: error: {target}: No space left on device (ENOSPC)\n"
+    assert (run_dir / "eval.json").read_bytes() == written
+
+
+def test_file_and_class_names_are_printed_with_control_characters_escaped(
+    run_dir: Path, tmp_path: Path, synthetic, save_png, capsys
+) -> None:
+    folder = tmp_path / "gallery"
+    images = synthetic.images("test").images
+    for number, name in enumerate(("cat\x1b[2J", "dog")):
+        (folder / name).mkdir(parents=True)
+        for i in range(3):
+            save_png(images[3 * number + i], folder / name / f"x\x1b]0;title\x07{i}.png")
+    index_dir = tmp_path / "index"
+    common = ["--checkpoint", str(run_dir), *synthetic.eval_overrides]
+    assert main(["index", *common, "--folder", str(folder), "--out", str(index_dir)]) == 0
+    query = save_png(images[0], tmp_path / "query\x1b[31m.png")
+    capsys.readouterr()
+    assert main(["retrieve", str(query), "--index", str(index_dir), "--no-grid"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "query\\x1b[31m.png" in out and "(cat\\x1b[2J)" in out and "\\x07" in out

@@ -124,3 +124,34 @@ def test_the_gallery_map_goes_to_the_run_by_default(run_dir: Path, synthetic, ca
     assert path == run_dir / "plots" / "synthetic_eval-test-pca.png"
     assert path.read_bytes()[:4] == b"\x89PNG"
     assert capsys.readouterr().out == f"wrote {path} (pca)\n"
+
+
+@pytest.mark.usefixtures("single_thread")
+@pytest.mark.parametrize("out", ["folder", "folder/", "map", "map.png"])
+def test_the_png_printed_is_the_png_written(
+    run_dir: Path, synthetic, tmp_path: Path, capsys, out: str
+) -> None:
+    """--out DIR once wrote DIR.png and printed DIR: a folder gets the default name in it, a
+    name without .png gets it, and the path printed is the one written."""
+    if out.startswith("folder"):
+        (tmp_path / "folder").mkdir()
+    args = argparse.Namespace(
+        checkpoint=str(run_dir),
+        config=None,
+        folder=None,
+        split="test",
+        out=str(tmp_path / out),
+        overrides=[*synthetic.eval_overrides, "plot.method=pca"],
+    )
+    path = plot_gallery(args)
+    expected = {
+        "folder": tmp_path / "folder" / "synthetic_eval-test-pca.png",
+        "folder/": tmp_path / "folder" / "synthetic_eval-test-pca.png",
+        "map": tmp_path / "map.png",
+        "map.png": tmp_path / "map.png",
+    }[out]
+    assert path == expected and path.read_bytes()[:4] == b"\x89PNG"
+    assert capsys.readouterr().out == f"wrote {expected} (pca)\n"
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.png")) == [
+        expected.relative_to(tmp_path)
+    ]

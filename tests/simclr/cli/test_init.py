@@ -4,6 +4,7 @@ registers, parses and dispatches, and prints a SimCLRError as one line with stat
 from __future__ import annotations
 
 import argparse
+import errno
 import subprocess
 import sys
 from pathlib import Path
@@ -109,6 +110,28 @@ def test_a_simclr_error_of_a_handler_is_one_line_and_status_2(
     assert main(["fail"]) == 2
     captured = capsys.readouterr()
     assert captured.err == f"simclr fail: error: {error}\n" and captured.out == ""
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            OSError(errno.ENOSPC, "No space left on device", "/runs/x/.eval.json.tmp-7"),
+            "/runs/x/.eval.json.tmp-7: No space left on device (ENOSPC)",
+        ),
+        (PermissionError(errno.EACCES, "Permission denied", "/runs/x"), "/runs/x: Permission "),
+        (NotADirectoryError(errno.ENOTDIR, "Not a directory", "a\x1b[2J"), "a\\x1b[2J: Not a "),
+        (OSError(errno.EIO, "Input/output error"), "Input/output error (EIO)"),
+    ],
+)
+def test_an_os_error_of_a_handler_is_one_line_naming_the_path_and_status_2(
+    monkeypatch: pytest.MonkeyPatch, capsys, error: OSError, line: str
+) -> None:
+    with_only(monkeypatch, FakeEntryPoint(error))
+    assert main(["fail"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"simclr fail: error: {line}") and err.count("\n") == 1, err
+    assert "\x1b" not in err
 
 
 def test_any_other_exception_of_a_handler_keeps_its_traceback(

@@ -95,3 +95,60 @@ def test_pretrain_hands_the_loaded_config_to_pretrain(
     ((config,), keywords) = calls[0]
     assert (config.loss.temperature, config.data.batch_size) == (0.3, 16)
     assert keywords == {"resume_dir": None}
+
+
+def _yaml(tmp_path: Path, text: str) -> str:
+    (tmp_path / "config.yaml").write_text(text)
+    return str(tmp_path / "config.yaml")
+
+
+def _file(tmp_path: Path) -> Path:
+    (tmp_path / "file").write_text("not a folder\n")
+    return tmp_path / "file"
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        (lambda t: [f"run.out_dir={_file(t)}"], "run.out_dir"),
+        (lambda t: [f"run.out_dir={_file(t)}/runs"], "is a file, not a folder"),
+        (lambda t: ["run.name=../../escaped"], "run.name="),
+        (lambda t: ["--config", _yaml(t, 'run:\n  name: "a\\e[2Jb"\n')], "run.name='a\\x1b[2Jb'"),
+        (lambda t: [f"data.root={_file(t)}"], "data.root"),
+        (lambda t: [f"data.path={t / 'none'}"], "data.path"),
+    ],
+)
+def test_the_paths_of_a_run_are_checked_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, override, named: str
+) -> None:
+    monkeypatch.setattr("simclr.run.train.pretrain", lambda *a, **k: pytest.fail("work began"))
+    runs = tmp_path / "runs"
+    case = override(tmp_path)
+    name = [] if "--config" in case else ["run.name=ok"]  # the file's name is the case
+    argv = ["pretrain", f"run.out_dir={runs}", *name, *case]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("simclr pretrain: error: ") and err.count("\n") == 1, err
+    assert named in err and "\x1b" not in err
+    assert not runs.exists() and not (tmp_path.parent / "escaped").exists()
+
+
+def test_a_read_only_out_dir_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    # the tests run as root, where chmod leaves a folder writable: os.access answers for it
+    monkeypatch.setattr("simclr.run.train.pretrain", lambda *a, **k: pytest.fail("work began"))
+    monkeypatch.setattr("simclr.run.paths.os.access", lambda path, mode: not mode & 2)
+    assert main(["pretrain", f"run.out_dir={tmp_path}", "run.name=ok"]) == 2
+    err = capsys.readouterr().err
+    assert f"run.out_dir {tmp_path}: is not writable" in err and err.count("\n") == 1
+
+
+def test_a_resume_whose_recorded_step_is_not_a_number_is_refused(tmp_path: Path, capsys):
+    run = tmp_path / "runs" / "run"
+    run.mkdir(parents=True)
+    summary = json.dumps({"global_step": "../../../../outside"})
+    (run / "summary.json").write_text(summary)
+    assert main(["pretrain", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "global_step='../../../../outside' is invalid" in err and err.count("\n") == 1
+    assert (run / "summary.json").read_text() == summary
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["run", "runs", "summary.json"]

@@ -44,3 +44,14 @@ def test_a_resumed_run_moves_the_former_encoders_results_aside(synthetic, capsys
     assert not (run_dir / "eval.json").exists() and not (run_dir / "index").exists()
     assert features.is_dir()  # keyed by the encoder's fingerprint: never served stale
     assert f"the former encoder's results moved to {stale}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("step", ["../../../outside", "/tmp/x", True, 1.5, None])
+def test_a_recorded_step_that_is_not_a_number_never_becomes_a_path(tmp_path, step) -> None:
+    run = tmp_path / "a" / "b" / "run"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps({"global_step": step}))
+    (run / "eval.json").write_text("former")
+    assert set_aside_derived_outputs(run) == run / "stale" / "stepunknown"
+    assert (run / "stale" / "stepunknown" / "eval.json").read_text() == "former"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
