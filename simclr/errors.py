@@ -18,7 +18,20 @@ from typing import Any
 
 
 class SimCLRError(Exception):
-    """An error caused by the input or the run, not by the code; its message is one line."""
+    """An error caused by the input or the run, not by the code; its message is one line: a
+    value it quotes (a key, a file name) cannot break it, as non-printable characters show
+    escaped."""
+
+    def __str__(self) -> str:
+        return printable(super().__str__())
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character (a terminal escape, a newline) escaped as
+    ``repr`` would, so a file name can never drive the terminal or split a line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class ConfigError(SimCLRError, ValueError):

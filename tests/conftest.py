@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 from simclr.config import SimCLRConfig, load_config, save_config
 from simclr.data.images import ArrayImages
@@ -23,6 +24,16 @@ from simclr.data.registry import DATASETS, DatasetSpec
 
 if TYPE_CHECKING:
     from linear_eval.config import EvalConfig
+
+# the property tests: a fixed example budget and a fixed seed, so CI is fast and reproducible
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile("ci")
 
 # small and offline: nothing in a unit test downloads, spawns workers or draws a progress bar
 TINY_OVERRIDES = [

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from simclr.errors import ConfigError
+from simclr.errors import ConfigError, printable
 
 __all__ = [
     "PathError",
@@ -153,14 +153,6 @@ def check_name(key: str, value: object) -> str:
             "..; no /, no control characters)"
         )
     return text
-
-
-def printable(text: str) -> str:
-    """``text`` with every non-printable character (a terminal escape, a newline) escaped as
-    ``repr`` would, so a file name can never drive the terminal or split a line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def os_error_line(error: OSError) -> str:

@@ -123,3 +123,12 @@ def test_check_finite_finds_a_non_finite_number_in_subsections_and_lists(bad: fl
         check_finite(Outer(rate=bad), "top.")
     with pytest.raises(ConfigError, match=r"^inner\.scale=\[0\.5, .*\] is invalid"):
         check_finite(Outer(inner=Inner(scale=[0.5, bad])))
+
+
+def test_a_quoted_value_cannot_break_the_line_or_drive_the_terminal(capsys) -> None:
+    """Found by the property tests: an unknown key holding a newline split the error's line."""
+    error = ConfigError("unknown config key 'a\nb\x1b[2J'")
+    assert str(error) == "unknown config key 'a\\nb\\x1b[2J'"
+    assert main(["pretrain", "a\nb\x1bc=1"]) == 2
+    err = capsys.readouterr().err
+    assert err == "simclr pretrain: error: unknown config key 'a\\nb\\x1bc'\n"
