@@ -103,6 +103,9 @@ def plan_runs(config: AblationConfig) -> list[PlannedRun]:
         planned.append(PlannedRun("base", ()))
     if config.grid:
         keys = list(config.grid)
+        for key in keys:
+            if not config.grid[key]:
+                raise ConfigError(f"grid.{key}: an empty list of values plans no runs: give it one")
         for values in itertools.product(*(config.grid[key] for key in keys)):
             overrides = tuple(f"{k}={_format_value(v)}" for k, v in zip(keys, values))
             planned.append(PlannedRun(_safe_name(",".join(overrides)), overrides))

@@ -34,6 +34,18 @@ def test_an_ablation_needs_a_grid_or_runs(tmp_path, write_ablation):
         load_ablation(write_ablation(tmp_path))
 
 
+def test_a_grid_that_plans_no_runs_is_an_error(tmp_path, write_ablation, capsys):
+    """An empty list in the grid made the sweep plan 0 runs, exit 0, and rank an empty table."""
+    path = write_ablation(tmp_path, grid={"loss.temperature": []}, include_base=False)
+    with pytest.raises(ConfigError, match=r"^grid.loss.temperature: an empty list of values"):
+        plan_runs(load_ablation(path))
+    path = write_ablation(tmp_path, grid={"loss.temperature": []})  # with the base: still refused
+    from simclr.cli import main
+
+    assert main(["ablate", "--config", str(path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
 def test_run_names_must_be_unique(tmp_path, write_ablation):
     runs = [{"name": "same", "overrides": ["loss.temperature=0.1"]}, {"name": "same"}]
     with pytest.raises(ConfigError, match="repeated: same"):
