@@ -23,11 +23,16 @@ and, for the small stem, the first convolution is replaced by the same 3x3 convo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torchvision
 from torch import nn
 
 from simclr.backbones import ENCODERS, FAMILIES, RESNET, BackboneFamily
+
+if TYPE_CHECKING:
+    from simclr.config.schema import SimCLRConfig
 
 
 class PlainBlock(nn.Module):
@@ -159,3 +164,14 @@ class Encoder(nn.Module):
             "residual": self.residual,
             "feature_dim": self.feature_dim,
         }
+
+
+def build_encoder(config: SimCLRConfig) -> Encoder:
+    """The base encoder f a config describes: its network, stem (``auto`` resolved for the image
+    size) and channel count, untrained."""
+    # imported here: this file alone also loads where OmegaConf is absent (lightly's benchmarks)
+    from simclr.data.config import resolved_channels
+
+    architecture = config.encoder
+    stem = resolved_stem(architecture.stem, architecture.name, config.data.image_size)
+    return Encoder(architecture.name, stem, resolved_channels(config.data), architecture.residual)

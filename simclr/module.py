@@ -19,12 +19,12 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from simclr.augment import SimCLRViews
-from simclr.config.load import as_config
+from simclr.config.load import as_config, pretraining_hyperparameters
 from simclr.config.schema import OptimizerConfig, SimCLRConfig
 from simclr.data.config import normalization, resolved_channels
 from simclr.data.device_decode import decode_batch
 from simclr.data.encoded import EncodedBatch
-from simclr.encoder import Encoder, resolved_stem
+from simclr.encoder import build_encoder
 from simclr.errors import ConfigError
 from simclr.head import ProjectionHead
 from simclr.loss import nt_xent_loss
@@ -78,8 +78,7 @@ class SimCLR(L.LightningModule):
             config.data, config.augment.normalize.mean, config.augment.normalize.std
         )
         views = SimCLRViews.from_config(config.augment, config.data.image_size, channels, mean, std)
-        stem = resolved_stem(config.encoder.stem, config.encoder.name, config.data.image_size)
-        encoder = Encoder(config.encoder.name, stem, channels, config.encoder.residual)
+        encoder = build_encoder(config)
         head_config = config.head
         head = ProjectionHead(
             encoder.feature_dim,
@@ -118,8 +117,8 @@ class SimCLR(L.LightningModule):
         hyperparameters and loaded strictly. Only tensors and plain values are read
         (``weights_only``); a checkpoint without a simclr config is refused in one line."""
         checkpoint = torch.load(checkpoint_path, map_location=map_location, weights_only=True)
-        hyperparameters = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else {}
-        if not isinstance(hyperparameters, dict) or "config" not in hyperparameters:
+        hyperparameters = pretraining_hyperparameters(checkpoint)
+        if hyperparameters is None:
             raise ConfigError(
                 f"checkpoint {checkpoint_path}: not a simclr pretraining checkpoint (no config "
                 "among its hyperparameters)"

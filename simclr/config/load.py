@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -25,3 +26,10 @@ def as_config(config: SimCLRConfig | dict) -> SimCLRConfig:
     if isinstance(config, SimCLRConfig):
         return config
     return OmegaConf.to_object(merge_config(SimCLRConfig, [config]))
+
+
+def pretraining_hyperparameters(checkpoint: Any) -> dict | None:
+    """The hyperparameters :meth:`simclr.module.SimCLR.from_config` saved in a checkpoint
+    (``config``, ``num_classes``); None for a checkpoint of anything else."""
+    found = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    return found if isinstance(found, dict) and "config" in found else None

@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
+from simclr.config.load import pretraining_hyperparameters
 from simclr.config.schema import SimCLRConfig
 from simclr.errors import ConfigError
 from simclr.module import SimCLR
@@ -43,9 +44,9 @@ def check_fits(checkpoint: dict, config: SimCLRConfig, what: str) -> None:
     """Refuse in one line, before any work, a checkpoint that ``SimCLR.from_config(config)``
     cannot load strictly: one of another program, or of another architecture (a resumed run
     whose overrides changed the encoder, say). ``what`` names the checkpoint."""
-    hyperparameters = checkpoint.get("hyper_parameters")
+    hyperparameters = pretraining_hyperparameters(checkpoint)
     weights = checkpoint.get("state_dict")
-    if not isinstance(hyperparameters, dict) or "config" not in hyperparameters:
+    if hyperparameters is None:
         raise ConfigError(
             f"{what}: not a simclr pretraining checkpoint (no config among its hyperparameters)"
         )

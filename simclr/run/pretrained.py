@@ -17,10 +17,9 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
-from simclr.config.load import as_config, load_config
+from simclr.config.load import as_config, load_config, pretraining_hyperparameters
 from simclr.config.schema import SimCLRConfig
-from simclr.data.config import resolved_channels
-from simclr.encoder import Encoder, resolved_stem
+from simclr.encoder import Encoder, build_encoder
 from simclr.errors import ConfigError
 from simclr.run.torch_files import read_torch_file
 
@@ -50,14 +49,11 @@ def read_pretrained(path: str | Path, what: str = "encoder") -> Pretrained:
     path = _resolve(Path(path), what)
     if path.suffix == ".ckpt":
         checkpoint = read_torch_file(path, what)
-        try:
-            config = as_config(checkpoint["hyper_parameters"]["config"])
-        except (KeyError, TypeError):
-            raise ConfigError(f"{what} {path}: not a simclr pretraining checkpoint") from None
-        architecture = config.encoder
-        channels = resolved_channels(config.data)
-        stem = resolved_stem(architecture.stem, architecture.name, config.data.image_size)
-        encoder = Encoder(architecture.name, stem, channels, architecture.residual)
+        hyperparameters = pretraining_hyperparameters(checkpoint)
+        if hyperparameters is None:
+            raise ConfigError(f"{what} {path}: not a simclr pretraining checkpoint")
+        config = as_config(hyperparameters["config"])
+        encoder = build_encoder(config)
         weights = checkpoint.get("state_dict")
         if not isinstance(weights, dict):
             raise ConfigError(f"{what} {path}: the checkpoint holds no state_dict (no weights)")
