@@ -20,7 +20,7 @@ from pathlib import Path
 from ablation.config import AblationConfig, PlannedRun, check_all_runs, plan_runs, run_config
 from ablation.results import append_result, latest_rows, read_results
 from simclr.config import SimCLRConfig
-from simclr.errors import SimCLRError
+from simclr.errors import ConfigError, SimCLRError
 from simclr.run.launch import is_global_rank_zero
 from simclr.run.torch_files import read_torch_file
 
@@ -74,7 +74,12 @@ def _pretrain_or_resume(
         return None  # pretraining finished earlier; only the evaluation is missing
     if checkpoint.is_file():
         # unsafe or damaged: the run is refused in one line, not Lightning's traceback
-        read_torch_file(checkpoint, f"run {run_dir.name}: resuming from")
+        try:
+            read_torch_file(checkpoint, f"run {run_dir.name}: resuming from")
+        except ConfigError as error:
+            raise ConfigError(
+                f"{error}; remove it and run the sweep again to train this run afresh"
+            ) from None
         return pretrain_fn(config, resume_dir=run_dir, quiet=True)
     if writer and run_dir.exists():  # started but never checkpointed: keep it aside, afresh
         run_dir.rename(run_dir.with_name(f"{run_dir.name}.abandoned-{time.time_ns()}"))

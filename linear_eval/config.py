@@ -34,7 +34,7 @@ from simclr.config import (
     require,
 )
 from simclr.data.config import normalization
-from simclr.errors import check_choice
+from simclr.errors import check_choice, check_seed
 
 INDEX_TYPES = ("auto", "flat", "ivf", "ivf_sq8", "hnsw")
 PLOT_METHODS = ("auto", "umap", "tsne", "pca")
@@ -202,6 +202,7 @@ class EvalConfig:
         check_finite(self)
         for name in section_names(self):
             check_section(name, getattr(self, name))
+        check_seed("seed", self.seed)
         gpus = torch.cuda.device_count()
         if self.features.device == "cuda" or (self.features.device == "auto" and gpus > 0):
             devices, allowed = self.finetune.devices, f"asks for more GPUs than the {gpus} visible"

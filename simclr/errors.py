@@ -73,6 +73,11 @@ def check_subset(key: str, value: float | None) -> None:
     require(fraction or count, key, value, "must be a fraction in (0, 1] or a whole count > 1")
 
 
+def check_seed(key: str, value: int) -> None:
+    """A seed numpy's and Lightning's generators take: a whole number in [0, 2**32 - 1]."""
+    require(0 <= value <= 2**32 - 1, key, value, "must be a whole number in [0, 4294967295]")
+
+
 def check_workers(key: str, value: int | None) -> None:
     """DataLoader workers: null (auto) or a count >= 0."""
     require(value is None or value >= 0, key, value, "must be null or >= 0")

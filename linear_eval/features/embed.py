@@ -61,7 +61,7 @@ def embed_gallery(args: argparse.Namespace) -> Path:
         check_folder_to_read("--folder", args.folder)
     if args.out:
         check_folder_to_write("--out", args.out)
-    loaded, config, features = gallery_features(args)
+    loaded, config, features = gallery_features(args, "embeddings")
     directory = Path(args.out or loaded.run_dir / "embeddings" / gallery_name(config, features))
     shape = features.representation.shape
     check_folder_to_write("--out", directory, need_bytes=shape[0] * (shape[1] * 4 + 16))

@@ -12,6 +12,7 @@ from linear_eval.features.encoders import LoadedEncoder, load_encoder
 from linear_eval.features.extract import extract_features
 from simclr.data.config import resolved_spec
 from simclr.errors import require
+from simclr.run.paths import check_folder_to_write
 
 
 def load(args: argparse.Namespace) -> tuple[LoadedEncoder, EvalConfig]:
@@ -27,8 +28,14 @@ def cache_dir(loaded: LoadedEncoder, config: EvalConfig) -> Path:
     return Path(config.features.cache_dir or loaded.run_dir / "features")
 
 
-def gallery_features(args: argparse.Namespace) -> tuple[LoadedEncoder, EvalConfig, Features]:
+def gallery_features(
+    args: argparse.Namespace, default_dir: str | None = None
+) -> tuple[LoadedEncoder, EvalConfig, Features]:
+    """The run, the settings and the gallery's features; without ``--out``, ``RUN/default_dir``
+    (where the output then goes) is checked writable once the run is known, before extraction."""
     loaded, config = load(args)
+    if default_dir is not None and not getattr(args, "out", None):
+        check_folder_to_write("--out", loaded.run_dir / default_dir)
     spec = resolved_spec(config.data)
     split = args.split or spec.eval_train_split or spec.pretrain_split
     subset = gallery_subset(config, split, spec.eval_test_split)

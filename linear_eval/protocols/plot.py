@@ -115,7 +115,7 @@ def plot_gallery(args: argparse.Namespace) -> Path:
         check_folder_to_read("--folder", args.folder)
     if args.out:
         check_plot_out(args.out)
-    loaded, config, features = gallery_features(args)
+    loaded, config, features = gallery_features(args, "plots")
     method = resolved_method(config.plot.method)
     name = f"{gallery_name(config, features)}-{method}.png"
     path = plot_path(args.out, loaded.run_dir / "plots", name)

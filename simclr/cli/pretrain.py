@@ -31,7 +31,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _pretrain(args: argparse.Namespace) -> int:
     from simclr.config import ConfigError, load_config
     from simclr.run.paths import check_folder_to_read, check_folder_to_write, check_pretrain_paths
-    from simclr.run.train import pretrain, resume_config
+    from simclr.run.resume import resume_config
+    from simclr.run.train import pretrain
 
     if args.resume:
         if args.config:

@@ -17,6 +17,7 @@ from simclr.data.config import DataConfig
 from simclr.errors import (
     check_choice,
     check_finite,
+    check_seed,
     require,
 )
 
@@ -196,6 +197,7 @@ class RunConfig:
 
     def check(self) -> None:
         require(self.out_dir != "", "run.out_dir", self.out_dir, "must not be empty")
+        check_seed("run.seed", self.seed)
         if self.name is not None:
             name = self.name
             plain = name not in ("", ".", "..") and "/" not in name

@@ -100,3 +100,12 @@ def _flat(config: DictConfig, prefix: str = "") -> dict[str, object]:
         else:
             values[f"{prefix}{key}"] = value
     return values
+
+
+def checkpoint_bytes(module: SimCLR) -> int:
+    """About the disk a run needs for its checkpoints, known before the first step: weights and
+    buffers, with up to two optimizer copies (momentum; Adam's two moments) in each of
+    ``last.ckpt``, the temporary it is written to, and ``best.ckpt``; plus ``encoder.pt``."""
+    tensors = [*module.parameters(), *module.buffers()]
+    weights = sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+    return 3 * 3 * weights + weights

@@ -21,15 +21,14 @@ from lightning.pytorch.callbacks import (
 )
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from simclr.config.load import load_config
 from simclr.config.merge import save_config
 from simclr.config.schema import SimCLRConfig
 from simclr.data.datamodule import SimCLRDataModule
 from simclr.data.workers import loader_workers
-from simclr.errors import ConfigError, DataError
+from simclr.errors import DataError
 from simclr.module import SimCLR
 from simclr.run.atomic import remove_stale_temporaries
-from simclr.run.checkpoints import LastCheckpoint, check_fits, check_same_model
+from simclr.run.checkpoints import LastCheckpoint, checkpoint_bytes
 from simclr.run.console import quiet_lightning
 from simclr.run.directory import run_directory
 from simclr.run.divergence import StopOnDivergence
@@ -43,79 +42,13 @@ from simclr.run.launch import (
     sync_batchnorm,
 )
 from simclr.run.loggers import RecordRunIds, build_loggers, check_logger_packages, finish_runs
+from simclr.run.paths import check_free_space
 from simclr.run.preemption import StopOnSignal
 from simclr.run.progress import EpochLines, RunProgressBar
-from simclr.run.resume import ExactResume
+from simclr.run.resume import ExactResume, budget_reached, resume_checkpoint
 from simclr.run.summary import PretrainSummary, RunOutputs, record_disk
 from simclr.run.torch_files import read_torch_file
 from simclr.schedule import ExtendOnResume
-
-
-def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> SimCLRConfig:
-    """The saved config of ``run_dir`` with ``overrides`` on top (e.g. more epochs); refused in
-    one line when it is not a run, the overrides change its model or data, or the budget is
-    already reached. A run killed before its first checkpoint restarts in place."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"--resume {run_dir}: no config.yaml there, so it is not a run directory")
-    config = load_config(run_dir / "config.yaml", overrides)
-    check_same_model(load_config(run_dir / "config.yaml"), config, f"--resume {run_dir}")
-    checkpoint = resume_checkpoint(run_dir)
-    if checkpoint is None:  # killed before its first checkpoint: nothing to lose by restarting
-        if is_global_rank_zero():
-            print(
-                f"[simclr] {run_dir} holds no checkpoint yet: restarting it from step 0 with its "
-                "config.yaml",
-                flush=True,
-            )
-        return config
-    state = read_torch_file(checkpoint, "--resume")  # unsafe or damaged: one line, before any work
-    check_fits(state, config, f"--resume {run_dir}: {checkpoint.name}")
-    _let_max_steps_end_the_run(config, state, overrides or [])
-    reached = budget_reached(config, state)
-    if reached is not None:
-        limit, more = reached
-        raise ConfigError(
-            f"--resume {run_dir}: the run is at step {state.get('global_step')} (epoch "
-            f"{state.get('epoch')} done) and {limit} ends it there; to train longer, raise it, "
-            f"e.g. simclr pretrain --resume {run_dir} {more}"
-        )
-    return config
-
-
-def _let_max_steps_end_the_run(config: SimCLRConfig, state: dict, overrides: list[str]) -> None:
-    """A run stopped by ``trainer.max_steps`` and given a larger one goes on to it, as a run
-    given a larger ``max_epochs`` does: its ``max_epochs`` (the default 1, say) would otherwise
-    end it at the end of the current epoch. Every epoch makes a step, so ``max_steps`` epochs
-    never end it first; an override of ``max_epochs`` is kept as given."""
-    trainer = config.trainer
-    if trainer.max_steps == -1 or trainer.max_steps <= state.get("global_step", 0):
-        return
-    if any(item.split("=")[0].strip() == "trainer.max_epochs" for item in overrides):
-        return
-    if trainer.max_epochs < trainer.max_steps:
-        trainer.max_epochs = trainer.max_steps
-
-
-def resume_checkpoint(run_dir: Path) -> Path | None:
-    """The newest of ``checkpoints/last.ckpt`` and the ``hpc_ckpt_N.ckpt`` that Lightning
-    saves on SLURM's requeue signal; None if neither exists."""
-    found = [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")]
-    found = [path for path in found if path.is_file()]
-    return max(found, key=lambda path: path.stat().st_mtime) if found else None
-
-
-def budget_reached(config: SimCLRConfig, state: dict) -> tuple[str, str] | None:
-    """(the setting that ends the run at the checkpoint's step, a larger one) when Lightning
-    would train no step from ``state``; None when there is training left."""
-    trainer = config.trainer
-    step, epoch = state.get("global_step", 0), state.get("epoch", 0)
-    if trainer.max_steps != -1 and step >= trainer.max_steps:
-        more = step + max(1, step // 2)
-        return f"trainer.max_steps={trainer.max_steps}", f"trainer.max_steps={more}"
-    if epoch >= trainer.max_epochs:
-        return f"trainer.max_epochs={trainer.max_epochs}", f"trainer.max_epochs={epoch + 1}"
-    return None
 
 
 def build_trainer(
@@ -257,6 +190,8 @@ def pretrain(
     datamodule.setup("fit")  # a data error surfaces now, before anything is written
     module = SimCLR.from_config(config, num_classes=datamodule.num_classes)
     run = run_directory(config.run, resume_dir)
+    if run.writer:  # a disk that fills mid-run leaves a checkpoint cut short: one line now
+        check_free_space("run.out_dir", run.path, checkpoint_bytes(module))
     checkpoint = None if run.new else resume_checkpoint(run.path)
     if run.requeued:
         finished = _finished_before_requeue(run.path, checkpoint, config)

@@ -199,10 +199,15 @@ def test_a_damaged_last_ckpt_is_read_safely_and_the_run_refused_in_one_line(
     failure = [line for line in lines if "damaged failed" in line]
     assert failure == [
         f"[ablate] run damaged failed: ConfigError: run damaged: resuming from {checkpoint}: "
-        "not a readable PyTorch file (RuntimeError)"
+        "not a readable PyTorch file (RuntimeError); remove it and run the sweep again to train "
+        "this run afresh"
     ]
     assert not any("Traceback" in line for line in lines)
     assert checkpoint.read_bytes() == b"half a checkpoint"
+
+    checkpoint.unlink()  # as the line says
+    result = run_sweep(config, lambda *a: {"knn_top1": 0.5}, fake_pretrain, log=lines.append)
+    assert (result.ran, result.failed) == (["damaged"], []) and pretrained == ["good", "damaged"]
 
 
 @pytest.mark.slow

@@ -205,7 +205,11 @@ def read_summary(run_dir: Path) -> dict:
 
 
 def checkpoint_step(run_dir: Path) -> int:
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    """The step of the run's last.ckpt; -1 while there is none (or it is being written)."""
+    try:
+        checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    except (OSError, RuntimeError, EOFError):
+        return -1
     return int(checkpoint["global_step"])
 
 
@@ -259,6 +263,49 @@ def test_ddp_command_makes_one_run_and_resumes_it(tmp_path: Path, fashion_mnist_
     )
     assert again.returncode == 2
     assert again.stderr.count("already holds a run") == 1  # rank 0 refused, none was started
+
+
+@pytest.mark.parametrize("killed", [1, 0])
+def test_a_killed_rank_ends_the_other_in_one_line_and_the_run_resumes(
+    killed: int, tmp_path: Path, fashion_mnist_root: Path
+):
+    """SIGKILL one process of a running 2-process ddp run (Lightning's launcher: rank 0 is the
+    command, rank 1 its child): the survivor ends with one line naming the dead rank and the
+    resume command, not gloo's traceback, and the run then resumes."""
+    import signal
+    import time
+
+    command = [sys.executable, "-m", "simclr.cli", "pretrain"]
+    launch = ["trainer.devices=2", "trainer.strategy=ddp"]
+    settings = tiny(tmp_path, fashion_mnist_root, "data.subset=512", "data.batch_size=8")
+    budget = ["trainer.max_steps=400", "trainer.last_checkpoint_every_n_steps=2", "run.name=r"]
+    rank0 = subprocess.Popen(
+        [*command, *settings, *launch, *budget],
+        cwd=ROOT,
+        env=launcher_environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    run_dir = tmp_path / "r"
+    deadline = time.monotonic() + 300
+    while checkpoint_step(run_dir) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    children = Path(f"/proc/{rank0.pid}/task/{rank0.pid}/children").read_text().split()
+    assert len(children) == 1 and checkpoint_step(run_dir) >= 2
+    os.kill(rank0.pid if killed == 0 else int(children[0]), signal.SIGKILL)
+    _, stderr = rank0.communicate(timeout=120)  # until the survivor closes the pipe too
+    survivor = 1 - killed
+    lines = [line for line in stderr.splitlines() if "died" in line]
+    assert lines == [
+        f"simclr pretrain: error: rank {killed} of this 2-process run died (its connection "
+        f"closed), so rank {survivor} stops too; resume with: simclr pretrain --resume {run_dir}"
+    ], stderr[-3000:]
+    assert "Traceback" not in stderr
+
+    resumed = run_command([*command, "--resume", str(run_dir), *launch, "trainer.max_steps=6"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert read_summary(run_dir)["global_step"] == 6
 
 
 def test_ddp_spawn_run_reports_and_checkpoints_the_final_step(

@@ -479,6 +479,45 @@ def test_a_disk_filling_during_a_write_is_one_line_and_keeps_what_was_written(
     assert (run_dir / "eval.json").read_bytes() == written
 
 
+def test_a_default_out_that_cannot_be_written_is_refused_before_extraction(
+    run_dir: Path, tmp_path: Path, synthetic, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Without --out, index, embed and plot write under the run: a run folder that cannot be
+    written is found before the features are extracted (once after, minutes later)."""
+    real = os.access
+    monkeypatch.setattr(
+        "simclr.run.paths.os.access",
+        lambda path, mode: False if Path(path) == run_dir else real(path, mode),
+    )
+    cache = tmp_path / "cache"
+    settings = [*synthetic.eval_overrides, f"features.cache_dir={cache}"]
+    for command, folder in (("index", "index"), ("embed", "embeddings"), ("plot", "plots")):
+        assert main([command, "--checkpoint", str(run_dir), *settings]) == 2
+        err = capsys.readouterr().err
+        expected = f"--out {run_dir / folder}: {run_dir} is not writable (permission denied)"
+        assert err == f"simclr {command}: error: {expected}\n"
+        assert not cache.exists()  # nothing was extracted
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_the_index_size_checked_before_building_bounds_the_saved_index(
+    kind: str, run_dir: Path, tmp_path: Path, synthetic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import linear_eval.retrieval.indexing as indexing
+
+    estimates = []
+    estimate = indexing.index_bytes
+    monkeypatch.setattr(
+        indexing, "index_bytes", lambda *a: estimates.append(estimate(*a)) or estimates[-1]
+    )
+    out = tmp_path / "index"
+    argv = ["index", "--checkpoint", str(run_dir), "--out", str(out), *synthetic.eval_overrides]
+    assert main([*argv, f"retrieval.index_type={kind}", "retrieval.ef_search=16"]) == 0
+    saved = (out / "index.faiss").stat().st_size
+    total = sum(path.stat().st_size for path in out.rglob("*") if path.is_file())
+    assert saved <= estimates[0] <= 2 * total, (saved, estimates, total)
+
+
 def test_file_and_class_names_are_printed_with_control_characters_escaped(
     run_dir: Path, tmp_path: Path, synthetic, save_png, capsys
 ) -> None:

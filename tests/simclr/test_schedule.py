@@ -13,7 +13,8 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 
 from simclr.run.preemption import TrainingInterrupted
-from simclr.run.train import pretrain, resume_config
+from simclr.run.resume import resume_config
+from simclr.run.train import pretrain
 from simclr.schedule import Schedule, build_scheduler, extended, warmup_cosine
 from tests.simclr.runs import CtrlCAtStep
 

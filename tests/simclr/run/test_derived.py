@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from simclr.run.derived import set_aside_derived_outputs
-from simclr.run.train import pretrain, resume_config
+from simclr.run.resume import resume_config
+from simclr.run.train import pretrain
 
 
 def test_nothing_derived_nothing_moved(tmp_path: Path) -> None:

@@ -26,8 +26,10 @@ from simclr.errors import DataError, SimCLRError
 from simclr.lars import LARS
 from simclr.loss import nt_xent_loss
 from simclr.module import SimCLR
+from simclr.run.checkpoints import checkpoint_bytes
 from simclr.run.preemption import TrainingInterrupted
-from simclr.run.train import pretrain, resume_config
+from simclr.run.resume import resume_config
+from simclr.run.train import pretrain
 from tests.simclr.jpegs import write_jpegs, write_png, write_truncated_jpeg
 from tests.simclr.runs import CtrlCAtStep
 
@@ -103,6 +105,27 @@ def test_run_directory_holds_every_artifact(first_run) -> None:
         "residual": True,
         "feature_dim": 512,
     }
+
+
+def test_the_disk_a_run_needs_is_known_before_it_starts(first_run) -> None:
+    """The estimate covers what the run wrote (each checkpoint once, with its temporary while
+    written), without asking for more than a few times it."""
+    module = SimCLR.from_config(first_run.config, num_classes=10)
+    checkpoints = first_run.run_dir / "checkpoints"
+    last, encoder = (checkpoints / "last.ckpt").stat().st_size, first_run.run_dir / "encoder.pt"
+    needed = 2 * last + (checkpoints / "best.ckpt").stat().st_size + encoder.stat().st_size
+    assert needed <= checkpoint_bytes(module) <= 3 * needed
+
+
+def test_a_disk_too_full_for_the_checkpoints_is_refused_before_the_run(
+    synthetic, monkeypatch, capsys
+) -> None:
+    usage = shutil.disk_usage(synthetic.tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=10**6))
+    config = synthetic.pretrain_config("run.name=full")
+    with pytest.raises(SimCLRError, match=r"^run.out_dir .*full: needs .* free, .*disk full"):
+        pretrain(config, quiet=True)
+    assert not (synthetic.tmp_path / "full").exists()
 
 
 def test_a_new_run_in_an_existing_run_dir_is_refused(first_run) -> None:
@@ -308,6 +331,43 @@ def test_a_requeued_slurm_job_continues_its_own_run(
     monkeypatch.setenv("SLURM_JOB_ID", "9999")  # another job: the run is not its own
     with pytest.raises(ConfigError, match="already holds a run"):
         pretrain(config, quiet=True)
+
+
+class RecordBatches(Callback):
+    """What each step trains on: a digest of its images and of the random state its views are
+    drawn from, by global step."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, tuple[str, str]] = {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        images = hashlib.sha256(batch[0].contiguous().numpy().tobytes()).hexdigest()
+        state = hashlib.sha256(torch.get_rng_state().numpy().tobytes()).hexdigest()
+        self.seen[trainer.global_step] = (images, state)
+
+
+def test_a_run_stopped_by_max_steps_mid_epoch_goes_on_in_that_epochs_order(
+    synthetic, extra_callbacks
+) -> None:
+    """Stopped by ``trainer.max_steps`` in the middle of an epoch and given a larger one, a run
+    trains the rest of that epoch in its order and with its random state: the batches and view
+    draws of the run that never stopped (the schedule differs by design: see optimizer.extend)."""
+    whole = RecordBatches()
+    extra_callbacks(whole)
+    pretrain(
+        synthetic.pretrain_config("trainer.max_epochs=2", "trainer.max_steps=12", "run.name=whole"),
+        quiet=True,
+    )
+    stopped = RecordBatches()
+    extra_callbacks(stopped)
+    config = synthetic.pretrain_config(
+        "trainer.max_epochs=2", "trainer.max_steps=5", "run.name=stopped"
+    )
+    pretrain(config, quiet=True)  # 8 batches an epoch: step 5 is in the middle of the first
+    run_dir = Path(config.run.out_dir) / "stopped"
+    pretrain(resume_config(run_dir, ["trainer.max_steps=12"]), resume_dir=run_dir, quiet=True)
+    assert sorted(stopped.seen) == list(range(12))
+    assert stopped.seen == whole.seen
 
 
 def test_resume_with_the_budget_already_reached_is_refused_in_one_line(first_run) -> None:
