@@ -12,8 +12,9 @@ The building blocks compose in any LightningModule (see ``examples/``)::
 
 The ``SimCLR`` LightningModule composes such blocks (``SimCLR(views, f, g, temperature=0.1,
 batch_size=256)``, ``examples/simclr_with_your_own_encoder.py``) or builds them from a config
-(``SimCLR.from_config(config)``), and a pretrained f is one call away:
-``load_encoder("runs/NAME")(images)`` is h.
+(``SimCLR.from_config(config)``); ``nt_xent_in_chunks`` trains a batch of any size in chunks
+with the exact gradient (``examples/large_batch_in_chunks.py``); and a pretrained f is one call
+away: ``load_encoder("runs/NAME")(images)`` is h.
 
 Names are imported when first used, so ``import simclr`` (and ``simclr --help``) stays light.
 """
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from simclr.augment import SimCLRViews
+    from simclr.chunked import nt_xent_in_chunks
     from simclr.config import SimCLRConfig, load_config
     from simclr.encoder import Encoder
     from simclr.head import ProjectionHead
@@ -48,6 +50,7 @@ _HOMES = {
     "ProjectionHead": "simclr.head",
     "NTXentLoss": "simclr.loss",
     "nt_xent_loss": "simclr.loss",
+    "nt_xent_in_chunks": "simclr.chunked",
     "LARS": "simclr.lars",
     "OnlineProbe": "simclr.probe",
     "SimCLRConfig": "simclr.config",
@@ -63,6 +66,7 @@ __all__ = [
     "ProjectionHead",
     "NTXentLoss",
     "nt_xent_loss",
+    "nt_xent_in_chunks",
     "LARS",
     "OnlineProbe",
     "SimCLRConfig",

@@ -17,6 +17,8 @@ averaging makes the parameter gradient exactly that of the global loss.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -38,19 +40,20 @@ def _gather(tensor: torch.Tensor) -> tuple[torch.Tensor, int, int]:
     return gathered, dist.get_rank(), dist.get_world_size()
 
 
-def nt_xent_loss(
-    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1, gather: bool = True
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """NT-Xent (SimCLR equation 1) of two views ``z1``, ``z2`` (each (n, d), row k of both
-    from image k), averaged over (i, j) and (j, i) as in algorithm 1.
+class ContrastRows(NamedTuple):
+    """The rows NT-Xent contrasts: this process's 2n normalised anchors (view 1 of its images,
+    then view 2), the 2N normalised candidates of the global batch (view 1 of all, then view 2),
+    and for each anchor the column of itself (excluded) and of its positive."""
 
-    Returns ``(loss, accuracy)``: the mean of l over this rank's 2n anchors, and the fraction
-    of those anchors whose positive is the most similar of the 2N - 1 candidates (the
-    contrastive top-1 accuracy). With ``gather`` and an initialised process group the
-    candidates are the global batch of every rank.
-    """
-    if temperature <= 0:
-        raise ValueError(f"temperature={temperature} is invalid: must be > 0")
+    anchors: torch.Tensor
+    candidates: torch.Tensor
+    self_index: torch.Tensor
+    positive_index: torch.Tensor
+
+
+def contrast_rows(z1: torch.Tensor, z2: torch.Tensor, gather: bool = True) -> ContrastRows:
+    """The anchors and candidates of the views ``z1``, ``z2`` (each (n, d)) in at least
+    float32, gathered from every process with ``gather``; the gradient flows back to both."""
     if z1.shape != z2.shape or z1.dim() != 2:
         raise ValueError(
             f"z1 and z2 must both be (n, d), got {tuple(z1.shape)} and {tuple(z2.shape)}"
@@ -66,20 +69,44 @@ def nt_xent_loss(
     else:
         all_z1, all_z2, rank, world = z1, z2, 0, 1
     total = n * world  # N, the global number of images
-    candidates = torch.cat([all_z1, all_z2], dim=0)  # (2N, d): view 1 of all, then view 2
-    anchors = torch.cat([z1, z2], dim=0)  # (2n, d): this rank's rows
+    local = torch.arange(n, device=z1.device) + rank * n
+    return ContrastRows(
+        anchors=torch.cat([z1, z2], dim=0),  # (2n, d): this rank's rows
+        candidates=torch.cat([all_z1, all_z2], dim=0),  # (2N, d): view 1 of all, then view 2
+        self_index=torch.cat([local, local + total]),
+        positive_index=torch.cat([local + total, local]),
+    )
+
+
+def masked_logits(
+    anchors: torch.Tensor, candidates: torch.Tensor, self_index: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """sim(anchor, candidate) / tau in float32, each anchor's own column at -inf (k != i)."""
     # autocast (bf16-mixed training) would otherwise run this matmul in bf16 again
     with torch.autocast(device_type=anchors.device.type, enabled=False):
         logits = anchors @ candidates.T / temperature
+    rows = torch.arange(anchors.shape[0], device=anchors.device)
+    logits[rows, self_index] = float("-inf")
+    return logits
 
-    local = torch.arange(n, device=z1.device) + rank * n
-    self_index = torch.cat([local, local + total])
-    positive_index = torch.cat([local + total, local])
-    rows = torch.arange(2 * n, device=z1.device)
-    logits[rows, self_index] = float("-inf")  # k != i in the denominator
 
-    loss = F.cross_entropy(logits, positive_index)
-    accuracy = (logits.argmax(dim=1) == positive_index).float().mean()
+def nt_xent_loss(
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1, gather: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """NT-Xent (SimCLR equation 1) of two views ``z1``, ``z2`` (each (n, d), row k of both
+    from image k), averaged over (i, j) and (j, i) as in algorithm 1.
+
+    Returns ``(loss, accuracy)``: the mean of l over this rank's 2n anchors, and the fraction
+    of those anchors whose positive is the most similar of the 2N - 1 candidates (the
+    contrastive top-1 accuracy). With ``gather`` and an initialised process group the
+    candidates are the global batch of every rank.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature} is invalid: must be > 0")
+    rows = contrast_rows(z1, z2, gather)
+    logits = masked_logits(rows.anchors, rows.candidates, rows.self_index, temperature)
+    loss = F.cross_entropy(logits, rows.positive_index)
+    accuracy = (logits.argmax(dim=1) == rows.positive_index).float().mean()
     return loss, accuracy
 
 

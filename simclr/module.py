@@ -10,6 +10,7 @@ never sends a gradient into f.
 from __future__ import annotations
 
 import dataclasses
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from simclr.augment import SimCLRViews
+from simclr.chunked import nt_xent_in_chunks
 from simclr.config.load import as_config, pretraining_hyperparameters
 from simclr.config.schema import OptimizerConfig, SimCLRConfig
 from simclr.data.config import normalization, resolved_channels
@@ -44,7 +46,9 @@ class SimCLR(L.LightningModule):
     batch N is it times Lightning's world size, and sets the learning rate of ``optimizer``
     (``base_lr * N / 256`` under linear scaling, SimCLR appendix B.1). ``views`` maps uint8
     images to two float views and has ``normalize`` for validation images, as
-    :class:`simclr.augment.SimCLRViews` does; ``encoder`` has ``feature_dim``."""
+    :class:`simclr.augment.SimCLRViews` does; ``encoder`` has ``feature_dim``. With
+    ``chunk_size`` a process's batch goes through f and g that many images at a time, with the
+    gradient of one pass (:mod:`simclr.chunked`): any batch in the memory of one chunk."""
 
     def __init__(
         self,
@@ -57,6 +61,7 @@ class SimCLR(L.LightningModule):
         optimizer: OptimizerConfig | None = None,
         probe: OnlineProbe | None = None,
         channels_last: bool = False,
+        chunk_size: int | None = None,
     ) -> None:
         super().__init__()
         self.views, self.encoder, self.head, self.probe = views, encoder, head, probe
@@ -66,6 +71,10 @@ class SimCLR(L.LightningModule):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
             self.encoder.to(memory_format=torch.channels_last)
+        # a batch embedded in chunks is backpropagated chunk by chunk: Lightning's manual
+        # optimization, where training_step steps the optimizer itself
+        self.chunk_size = chunk_size
+        self.automatic_optimization = chunk_size is None
 
     @classmethod
     def from_config(cls, config: SimCLRConfig | dict, num_classes: int = 0) -> SimCLR:
@@ -104,6 +113,7 @@ class SimCLR(L.LightningModule):
             optimizer=config.optimizer,
             probe=probe,
             channels_last=config.trainer.channels_last,
+            chunk_size=config.trainer.chunk_size,
         )
         container = OmegaConf.to_container(OmegaConf.structured(config))
         module.save_hyperparameters({"config": container, "num_classes": num_classes})
@@ -159,6 +169,8 @@ class SimCLR(L.LightningModule):
         self.skipped_images += self.batch_size - n  # unreadable files left out
         if n < 2:  # a single readable image has no negatives
             return None
+        if self.chunk_size is not None:
+            return self._chunked_step(view1, view2, labels)
         representation = self.encoder(torch.cat([view1, view2]))
         projection = self.head(representation)
         loss, accuracy = nt_xent_loss(projection[:n], projection[n:], self.temperature, gather=True)
@@ -172,6 +184,44 @@ class SimCLR(L.LightningModule):
                 self.log("train/probe_acc", probe_accuracy, sync_dist=True)
                 loss = loss + probe_loss
         return loss
+
+    def _chunked_step(
+        self, view1: torch.Tensor, view2: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """One optimizer step over the batch embedded ``chunk_size`` images at a time, with the
+        gradient of one pass (:mod:`simclr.chunked`); the probe learns with the last chunk."""
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+
+        def forward(views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            representation = self.encoder(views)
+            return self.head(representation), representation.detach()
+
+        def probe_loss(representation: torch.Tensor | None) -> torch.Tensor | None:
+            if self.probe is None or representation is None:
+                return None
+            loss, accuracy = self.probe.loss_and_accuracy(representation, labels.repeat(2))
+            if loss is not None:
+                self.log("train/probe_acc", accuracy, sync_dist=True)
+            return loss
+
+        strategy = self.trainer.strategy
+        step = nt_xent_in_chunks(
+            forward,
+            view1,
+            view2,
+            self.chunk_size,
+            self.temperature,
+            backward=self.manual_backward,
+            no_sync=getattr(strategy, "block_backward_sync", nullcontext),
+            buffers_of=self,
+            extra_loss=probe_loss,
+        )
+        optimizer.step()
+        self.lr_schedulers().step()
+        self.log("train/loss", step.loss, prog_bar=True, sync_dist=True)
+        self.log("train/contrastive_acc", step.accuracy, prog_bar=True, sync_dist=True)
+        return step.loss
 
     def validation_step(self, batch: Any, batch_index: int) -> None:
         if self.probe is None or batch is None:

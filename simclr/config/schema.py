@@ -152,6 +152,9 @@ class TrainerConfig:
     precision: str = "auto"  # bf16-mixed where the hardware runs bf16 natively, else 32-true
     channels_last: bool = True  # NHWC activations: 1.3x faster on CPU, faster on GPUs
     compile: bool = False  # torch.compile the encoder
+    # null: one pass over a device's batch; K: its images embedded K at a time, with the exact
+    # gradient of one pass (gradient caching: simclr.chunked): any batch in one chunk's memory
+    chunk_size: int | None = None
     # global BatchNorm across devices as in the paper; auto: on for several GPU processes, off on
     # CPU, where torch's SyncBatchNorm cannot run
     sync_batchnorm: Any = "auto"
@@ -179,6 +182,8 @@ class TrainerConfig:
         ):
             every = getattr(self, key)
             require(every >= 1, f"trainer.{key}", every, "must be >= 1")
+        chunk = self.chunk_size
+        require(chunk is None or chunk >= 1, "trainer.chunk_size", chunk, "must be null or >= 1")
         limit = self.limit_val_batches
         fraction_or_count = 0 <= limit <= 1 or (limit > 1 and float(limit).is_integer())
         allowed = "a fraction in [0, 1] or a whole count of batches"
@@ -278,3 +283,6 @@ class SimCLRConfig:
             section.check()
         for section in (self.probe, self.trainer, self.logging, self.run):
             section.check()
+        chunk, batch = self.trainer.chunk_size, self.data.batch_size
+        allowed = f"must be at most data.batch_size ({batch}), the batch of one device"
+        require(chunk is None or chunk <= batch, "trainer.chunk_size", chunk, allowed)

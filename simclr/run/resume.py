@@ -60,13 +60,16 @@ class ExactResume(Callback):
         self.batches_in_epoch = 0
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
-        """A run that ``trainer.max_steps`` stopped mid-epoch: Lightning counts that epoch as
-        done, so a larger ``max_steps`` would train the rest of it in the next epoch's order.
-        Put the checkpoint's loop back in that epoch, before Lightning restores its loops."""
-        ours = checkpoint.get("callbacks", {}).get(self.state_key)
+        """Before Lightning restores its loops from ``checkpoint``: the optimizer steps counted
+        where this run counts them, and an epoch that ``trainer.max_steps`` cut short put back."""
         fit_loop = checkpoint.get("loops", {}).get("fit_loop")
+        if fit_loop is not None:
+            _count_steps_where_the_module_does(fit_loop, pl_module.automatic_optimization)
+        ours = checkpoint.get("callbacks", {}).get(self.state_key)
         if ours is None or fit_loop is None:
             return
+        # a run that trainer.max_steps stopped mid-epoch: Lightning counts that epoch as done,
+        # so a larger max_steps would train the rest of it in the next epoch's order
         batches = fit_loop["epoch_loop.batch_progress"]
         epochs = fit_loop["epoch_progress"]
         cut_short = (
@@ -105,6 +108,28 @@ class ExactResume(Callback):
         version, python_state, gauss = state["python"]
         state["python"] = (version, tuple(python_state), gauss)
         self._restored = state
+
+
+def _count_steps_where_the_module_does(fit_loop: dict[str, Any], automatic: bool) -> None:
+    """Lightning counts optimizer steps (its ``global_step``) in the automatic or the manual
+    optimization's progress; a run resumed with ``trainer.chunk_size`` set or unset (manual or
+    automatic) continues the count of the other."""
+    auto = fit_loop.get("epoch_loop.automatic_optimization.optim_progress")
+    manual = fit_loop.get("epoch_loop.manual_optimization.optim_step_progress")
+    if auto is None or manual is None:
+        return
+    steps = auto["optimizer"]["step"]
+    if not automatic and manual["total"]["completed"] < steps["total"]["completed"]:
+        manual["total"], manual["current"] = dict(steps["total"]), dict(steps["current"])
+    if automatic and steps["total"]["completed"] < manual["total"]["completed"]:
+        steps["total"], steps["current"] = dict(manual["total"]), dict(manual["current"])
+        for name in ("total", "current"):
+            done = manual[name]["completed"]
+            auto["optimizer"]["zero_grad"][name] = {
+                "ready": done,
+                "started": done,
+                "completed": done,
+            }
 
 
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> SimCLRConfig:

@@ -76,7 +76,12 @@ class FixedViews(SimCLR):
 
 
 def one_step(
-    tmp_path: Path, data_root: Path, devices: int, per_device_batch: int, accelerator: str
+    tmp_path: Path,
+    data_root: Path,
+    devices: int,
+    per_device_batch: int,
+    accelerator: str,
+    chunk_size: int | None = None,
 ) -> dict:
     """The weights before and after one optimizer step over all IMAGES, and the logged loss."""
     config = load_config(
@@ -97,7 +102,8 @@ def one_step(
             "optimizer.base_lr=0.5",
             "optimizer.lr_scaling=linear",
             "optimizer.weight_decay=0",
-            f"run.name={accelerator}{devices}",
+            f"trainer.chunk_size={chunk_size or 'null'}",
+            f"run.name={accelerator}{devices}-{chunk_size}",
         ),
     )
     L.seed_everything(0, workers=True, verbose=False)
@@ -125,11 +131,14 @@ def one_step(
         ),
     ],
 )
+@pytest.mark.parametrize("chunk_size", [None, 3])  # 3: chunks of 3, 3 and 2 on each rank
 def test_two_processes_take_the_same_step_as_one_with_the_global_batch(
-    tmp_path: Path, fashion_mnist_root: Path, accelerator: str
+    tmp_path: Path, fashion_mnist_root: Path, accelerator: str, chunk_size: int | None
 ) -> None:
+    """Two processes (each in chunks, DDP's gradient averaged once after the last) against
+    one process with the whole global batch in one pass."""
     one = one_step(tmp_path, fashion_mnist_root, 1, IMAGES, accelerator)
-    two = one_step(tmp_path, fashion_mnist_root, 2, IMAGES // 2, accelerator)
+    two = one_step(tmp_path, fashion_mnist_root, 2, IMAGES // 2, accelerator, chunk_size)
     for key, tensor in one["before"].items():  # the same start
         assert torch.equal(tensor, two["before"][key]), key
     # the loss over 2N - 2 negatives of the global batch, not N - 2 of each rank's half

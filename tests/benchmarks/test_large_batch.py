@@ -1,0 +1,44 @@
+"""benchmarks/large_batch.py: the sweep's runs grouped by setting over seeds, mean and sample
+standard deviation computed by hand."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "large_batch.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("benchmark_large_batch", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return module
+
+
+def test_runs_are_grouped_by_setting_with_mean_and_sample_std() -> None:
+    script = load_script()
+    per_run = {
+        "n256-s0": {"knn10": 0.70, "linear": 0.80},
+        "n256-s1": {"knn10": 0.74, "linear": 0.82},
+        "n256-s2": {"knn10": 0.72, "linear": 0.84},
+        "n1024-sqrt-s0": {"knn10": 0.60, "linear": 0.75},
+    }
+    summary = script.summarise(per_run)
+    assert list(summary) == ["n1024-sqrt", "n256"]
+    assert summary["n256"]["seeds"] == 3
+    assert summary["n256"]["knn10"]["mean"] == pytest.approx(0.72)
+    assert summary["n256"]["knn10"]["std"] == pytest.approx(0.02)  # sqrt((4+4)/2) x 0.01
+    assert summary["n256"]["linear"]["std"] == pytest.approx(0.02)
+    assert summary["n1024-sqrt"] == {
+        "seeds": 1,
+        "knn10": {"mean": 0.60, "std": None},
+        "linear": {"mean": 0.75, "std": None},
+    }
