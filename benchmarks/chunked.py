@@ -3,11 +3,12 @@
 
 Each configuration runs in a fresh process, so that one's allocations cannot hide another's:
 the default recipe's f and g (ResNet-18, pooled stem, 1-channel 28 px, bf16-mixed,
-channels_last, LARS), a batch of random uint8 images, the two views made once, then one step
-(the views, f, g, NT-Xent, the backward, LARS). A warm-up step, then ``--steps`` timed ones;
-the peak is the process's memory (PSS, sampled every 20 ms) above what it held before the
-first step, or CUDA's peak allocation on a GPU. The one-pass step runs at a batch only when the
-peaks of the smaller batches, extrapolated linearly, leave half the machine's memory free.
+channels_last, LARS), a batch of random uint8 images, then one step as the module takes it
+(the two views, in chunks when chunked; f, g, NT-Xent, the backward, LARS). A warm-up step,
+then ``--steps`` timed ones; the peak is the process's memory (PSS, sampled every 20 ms)
+above what it held before the first step, or CUDA's peak allocation on a GPU. The one-pass step
+runs at a batch only when the peaks of the smaller batches, extrapolated linearly, leave half
+the machine's memory free.
 
     python benchmarks/chunked.py                      # results/chunked_cpu.json
     python benchmarks/chunked.py --batches 256 1024 4096 --chunk 256 --steps 2
@@ -62,7 +63,9 @@ def one_configuration(batch: int, chunk: int | None, steps: int, device_name: st
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, "bf16-mixed"):
-            view1, view2 = (module._layout(view) for view in module.views(images))
+            # as the module makes them: in chunks, one draw for the batch (simclr.augment)
+            views = module.views(images, chunk_size=chunk)
+            view1, view2 = (module._layout(view) for view in views)
             if chunk is None:
                 z = forward(torch.cat([view1, view2]))
                 loss, _ = nt_xent_loss(z[:batch], z[batch:], config.loss.temperature)

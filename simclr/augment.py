@@ -184,20 +184,54 @@ class SimCLRViews(nn.Module):
     def fused(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Both views of every image in one pass over 2B images."""
         images = self.resized(images)
-        p = self.draw(images)
+        return self.made(images, self.draw(images))
+
+    def made(self, images: torch.Tensor, p: ViewParameters) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two views of ``images`` (resized) with the parameters ``p`` of their 2B rows."""
         views = self.geometry(images, p)
         if self.distribution.color_p > 0:
             views = view_ops.jitter(views, p, (self.luma, self.hue_offsets))
         return self.finish(views, p).chunk(2)
 
+    def fused_in_chunks(
+        self, images: torch.Tensor, chunk_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The views :meth:`fused` makes, from the same one draw for all 2B rows, each op applied
+        ``chunk_size`` images at a time: the intermediates take the memory of one chunk (a
+        large batch trained in chunks, :mod:`simclr.chunked`), the views themselves that of
+        the batch."""
+        n = images.shape[0]
+        first = self.resized(images[:1])
+        p = draw_view_parameters(
+            self.distribution, 2 * n, *first.shape[-2:], device=images.device, groups=2
+        )
+        view1 = view2 = None
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            own = torch.arange(start, stop, device=images.device)
+            one, two = self.made(
+                self.resized(images[start:stop]), p.select(torch.cat([own, own + n]))
+            )
+            if view1 is None:
+                view1 = one.new_empty((n, *one.shape[1:]))
+                view2 = one.new_empty((n, *one.shape[1:]))
+            view1[start:stop], view2[start:stop] = one, two
+        return view1, view2
+
     @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, chunk_size: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """t(x), t'(x) of every image; with ``chunk_size`` (the fused views) the same views made
+        that many images at a time, eagerly."""
         if images.dim() != 4 or images.shape[1] != self.channels:
             raise ValueError(
                 f"expected images of shape (B, {self.channels}, H, W), got {tuple(images.shape)}"
             )
         if self.pipeline == "modules":
             return self.view(images), self.view(images)
+        if chunk_size is not None and chunk_size < images.shape[0]:
+            return self.fused_in_chunks(images, chunk_size)  # eagerly: no graph of the batch
         if self.capture is not None:
             return self.capture(self, images)
         return self.fused(images)

@@ -148,7 +148,11 @@ class SimCLR(L.LightningModule):
         images, labels = batch
         training = self.trainer.training if self._trainer is not None else self.training
         if training:
-            view1, view2 = self.views(images)
+            if self.chunk_size is not None and isinstance(self.views, SimCLRViews):
+                # the same views, their intermediates in the memory of one chunk
+                view1, view2 = self.views(images, chunk_size=self.chunk_size)
+            else:
+                view1, view2 = self.views(images)
             return self._layout(view1), self._layout(view2), labels
         return self._layout(self.views.normalize(images)), labels
 

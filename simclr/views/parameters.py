@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -76,6 +76,12 @@ class ViewParameters:
     blur: torch.Tensor
     sigma: torch.Tensor
     solarize: torch.Tensor
+
+    def select(self, rows: torch.Tensor) -> ViewParameters:
+        """The parameters of ``rows`` (indices, in order), the groups' jitter orders kept: for
+        the views of some of the images, drawn with all of them."""
+        taken = {f.name: getattr(self, f.name)[rows] for f in fields(self) if f.name != "orders"}
+        return ViewParameters(orders=self.orders, **taken)
 
 
 def draw_crop_boxes(

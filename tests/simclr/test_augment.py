@@ -234,6 +234,25 @@ def test_a_torch_seed_reproduces_the_views() -> None:
     assert not torch.allclose(first[0], other[0])
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("chunk_size", [4, 5])  # 5: the last chunk holds the other 2
+def test_views_made_in_chunks_are_the_views_of_the_whole_batch(channels, chunk_size) -> None:
+    """One draw for all the images, then each op a chunk at a time: the same views (each op
+    acts on each image alone), and torch's random state left where the whole batch leaves it."""
+    images = random_images(12, channels, size=20)  # 20 px: the crop resamples to 16
+    config = config_with(*OPS, normalize=True, grayscale=0.5, blur=0.5, solarize=0.5)
+    views = views_of(config, channels)
+    torch.manual_seed(3)
+    whole = views(images)
+    after_whole = torch.get_rng_state()
+    torch.manual_seed(3)
+    chunked = views(images, chunk_size=chunk_size)
+    assert torch.equal(torch.get_rng_state(), after_whole)
+    for made, expected in zip(chunked, whole):
+        torch.testing.assert_close(made, expected, rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(whole[0], whole[1])
+
+
 @pytest.mark.parametrize(
     "channels, mean, std", [(1, [0.3], [0.2]), (3, [0.1, 0.5, 0.9], [0.5, 0.25, 0.125])]
 )
