@@ -112,9 +112,10 @@ def nt_xent_in_chunks(
     buffers_of: nn.Module | None = None,
     extra_loss: Callable[[torch.Tensor | None], torch.Tensor | None] | None = None,
 ) -> ChunkedStep:
-    """NT-Xent of the views ``view1``, ``view2`` (row k of both from image k), its weight
-    gradient accumulated into ``.grad`` as one pass over the whole batch would, ``chunk_size``
-    images (their two views together) at a time.
+    """NT-Xent (SimCLR equation 1) of the views ``view1``, ``view2`` (row k of both from image
+    k), its weight gradient accumulated into ``.grad`` as one pass over the whole batch would,
+    ``chunk_size`` images (their two views together) at a time (gradient caching, Gao et al.
+    2021).
 
     ``forward(views)`` maps a chunk's views to their projections z, or to ``(z, kept)``: what
     it keeps (an online probe's detached h, say) is returned from the first pass. ``backward``

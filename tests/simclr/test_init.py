@@ -24,6 +24,7 @@ BLOCKS = (
     "ProjectionHead",
     "NTXentLoss",
     "nt_xent_loss",
+    "nt_xent_in_chunks",
     "OnlineProbe",
 )
 PAPER = re.compile(r"section|equation|algorithm|appendix|You et al", re.IGNORECASE)
