@@ -7,6 +7,8 @@
 #      the conventional per-image pipeline with 8 workers at 32, 96 and 224 px, fp32 and
 #      bf16-mixed; lightly's loop apart, bf16; the conventional pipeline with 16 workers at 96
 #      and 224 px);
+#   1d. one training step in chunks (trainer.chunk_size) against one pass at N = 256, 1024,
+#      4096: peak CUDA memory and time per image (benchmarks/chunked.py);
 #   2. the Fashion-MNIST GPU recipe (configs/fashion_mnist.yaml) for as many epochs as fit the
 #      time left, measured from step 1's throughput, with its full warm-up + cosine schedule;
 #   3. kNN (k = 10, 20, 100, 200) and the linear probe on that encoder's frozen features;
@@ -29,6 +31,7 @@ DEVICE=${DEVICE:-cuda}      # cpu: a dry run of this script here, with tiny sett
 THROUGHPUT_ARGS=${THROUGHPUT_ARGS:-}  # e.g. "--steps 1 --warmup 1" for a dry run
 VIEWS_ARGS=${VIEWS_ARGS:-}            # e.g. "--sizes 28 --batch-size 8" for a dry run
 PRETRAIN_ARGS=${PRETRAIN_ARGS:-}      # e.g. "data.subset=512" for a dry run
+CHUNKED_ARGS=${CHUNKED_ARGS:-}        # e.g. "--batches 8 --chunk 4 --steps 1" for a dry run
 mkdir -p "$OUT"
 start=$(date +%s)
 left() { echo $((BUDGET - ($(date +%s) - start))); }
@@ -84,6 +87,11 @@ bounded $(($(left) - RESERVE - PRETRAIN_MIN)) python3 benchmarks/throughput.py \
     --compile off --workers 16 --variants conventional --data-root "$DATA" \
     --out "$OUT/throughput_cuda_16_workers.json" $THROUGHPUT_ARGS \
     || echo "throughput 16 workers: FAILED or cut ($?)"
+
+stage "1d. a step in chunks against one pass: peak memory and time per image (issue 27)"
+bounded $(( $(left) - RESERVE - PRETRAIN_MIN < 60 ? $(left) - RESERVE - PRETRAIN_MIN : 60 )) \
+    python3 benchmarks/chunked.py --device "$DEVICE" --batches 256 1024 4096 --chunk 256 \
+    --steps 2 --out "$OUT/chunked_cuda.json" $CHUNKED_ARGS || echo "chunked: FAILED or cut ($?)"
 
 stage "2. the Fashion-MNIST GPU recipe, as many epochs as fit"
 epochs=${EPOCHS:-$(python3 - "$OUT/throughput_cuda" "$(($(left) - RESERVE - 30))" <<'EOF'
