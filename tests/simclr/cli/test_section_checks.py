@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from simclr.cli import main
 from simclr.config import SimCLRConfig
+from tests.refusals import refusals
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -29,31 +29,6 @@ INVALID = {
     "logging": "logging.loggers=[nope]",
     "run": "run.seed=-1",
 }
-
-
-def written(root: Path) -> dict[str, tuple[int, int]]:
-    """Every file under ``root`` with its size and modification time."""
-    return {
-        str(path): (path.stat().st_size, path.stat().st_mtime_ns)
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
-
-
-def refusals(argvs: dict[str, list[str]], root: Path, capsys) -> list[str]:
-    """What went wrong for each ``override: argv``: an exit other than 2, other than one error
-    line naming the override's key, or a file written under ``root``."""
-    failures, before = [], written(root)
-    for override, argv in argvs.items():
-        key = override.split("=")[0]
-        code = main(argv)
-        errors = capsys.readouterr().err.strip().splitlines()
-        if code != 2 or len(errors) != 1 or key not in errors[0]:
-            failures.append(f"simclr {argv[0]} {override}: exit {code}, {errors}")
-        if written(root) != before:
-            failures.append(f"simclr {argv[0]} {override}: wrote files before refusing")
-            before = written(root)
-    return failures
 
 
 def test_the_walk_covers_every_section() -> None:
