@@ -193,6 +193,47 @@ def _add_retrieve(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_retrieve)
 
 
+# ----------------------------------------------------------------------------- serve
+def _serve(args: argparse.Namespace) -> int:
+    from linear_eval.retrieval.serve import serve
+
+    serve(args)
+    return 0
+
+
+def _add_serve(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "serve",
+        help="a local web page to browse the nearest neighbours of gallery or uploaded images",
+        description="Serve a page over a run's indexes (RUN/index/*, or one index folder): pick "
+        "a gallery image or upload one and see its nearest gallery images with their cosine "
+        "similarity, label and file name; click one to search from it. Only the gallery's own "
+        "images are served, by row. Also /api/search for JSON.",
+    )
+    parser.add_argument("run", metavar="RUN", help="a run directory, or an index folder")
+    parser.add_argument(
+        "--checkpoint", help="the query encoder (default: the one that built each index)"
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens "
+        "the page to the network)",
+    )
+    parser.add_argument("--port", type=int, default=8000, help="default 8000; 0: any free port")
+    parser.add_argument(
+        "-k",
+        "--top-k",
+        type=int,
+        default=None,
+        help="neighbours a page (default: the index's, or 10)",
+    )
+    parser.add_argument(
+        "--max-upload-mib", type=float, default=20.0, help="the largest upload taken (default 20)"
+    )
+    parser.set_defaults(handler=_serve)
+
+
 # ----------------------------------------------------------------------------- embed
 def _embed(args: argparse.Namespace) -> int:
     from linear_eval.features.embed import embed_gallery
@@ -202,14 +243,26 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _add_embed(commands: argparse._SubParsersAction) -> None:
-    _add_gallery_command(
+    parser = _add_gallery_command(
         commands,
         "embed",
         "export frozen features with their labels and indices or paths",
         "Write embeddings.npy, labels.npy, indices.npy or paths.txt, meta.json and, for small "
-        "sets, embeddings.csv.",
+        "sets, embeddings.csv; with --projector, also what TensorBoard's embedding projector "
+        "reads, in OUT/projector (tensorboard --logdir OUT/projector).",
         "output directory (default: RUN/embeddings/NAME)",
         _embed,
+    )
+    parser.add_argument(
+        "--projector",
+        action="store_true",
+        help="also write the projector's config, tensor and metadata TSVs and image sprite",
+    )
+    parser.add_argument(
+        "--projector-points",
+        type=int,
+        metavar="N",
+        help="the most images shown, a seeded sample above it (default 10000, at most 100000)",
     )
 
 
@@ -254,11 +307,20 @@ class IntermixedParser(argparse.ArgumentParser):
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    """Add eval, finetune, index, retrieve, embed and plot to the ``simclr`` parser."""
+    """Add eval, finetune, index, retrieve, serve, embed and plot to the ``simclr`` parser."""
     parser_class = commands._parser_class
     commands._parser_class = IntermixedParser
     try:
-        for add in (_add_eval, _add_finetune, _add_index, _add_retrieve, _add_embed, _add_plot):
+        commands_in_order = (
+            _add_eval,
+            _add_finetune,
+            _add_index,
+            _add_retrieve,
+            _add_serve,
+            _add_embed,
+            _add_plot,
+        )
+        for add in commands_in_order:
             add(commands)
     finally:
         commands._parser_class = parser_class

@@ -14,7 +14,8 @@ The ``SimCLR`` LightningModule composes such blocks (``SimCLR(views, f, g, tempe
 batch_size=256)``, ``examples/simclr_with_your_own_encoder.py``) or builds them from a config
 (``SimCLR.from_config(config)``); ``nt_xent_in_chunks`` trains a batch of any size in chunks
 with the exact gradient (``examples/large_batch_in_chunks.py``); and a pretrained f is one call
-away: ``load_encoder("runs/NAME")(images)`` is h.
+away: ``load_pretrained("runs/NAME")(images)`` is h for images as they are (uint8 or float, any
+size), preprocessed as ``simclr embed`` does; ``load_encoder`` is the plain torchvision network.
 
 Names are imported when first used, so ``import simclr`` (and ``simclr --help``) stays light.
 """
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from simclr.loss import NTXentLoss, nt_xent_loss
     from simclr.module import SimCLR
     from simclr.probe import OnlineProbe
-    from simclr.run.pretrained import load_encoder
+    from simclr.run.pretrained import load_encoder, load_pretrained
     from simclr.run.train import pretrain
 
 try:
@@ -56,6 +57,7 @@ _HOMES = {
     "SimCLRConfig": "simclr.config",
     "load_config": "simclr.config",
     "load_encoder": "simclr.run.pretrained",
+    "load_pretrained": "simclr.run.pretrained",
     "pretrain": "simclr.run.train",
 }
 
@@ -72,6 +74,7 @@ __all__ = [
     "SimCLRConfig",
     "load_config",
     "load_encoder",
+    "load_pretrained",
     "pretrain",
     "__version__",
 ]

@@ -62,6 +62,7 @@ class SimCLR(L.LightningModule):
         probe: OnlineProbe | None = None,
         channels_last: bool = False,
         chunk_size: int | None = None,
+        chunk_running_stats: str = "every_chunk",
     ) -> None:
         super().__init__()
         self.views, self.encoder, self.head, self.probe = views, encoder, head, probe
@@ -73,7 +74,7 @@ class SimCLR(L.LightningModule):
             self.encoder.to(memory_format=torch.channels_last)
         # a batch embedded in chunks is backpropagated chunk by chunk: Lightning's manual
         # optimization, where training_step steps the optimizer itself
-        self.chunk_size = chunk_size
+        self.chunk_size, self.chunk_running_stats = chunk_size, chunk_running_stats
         self.automatic_optimization = chunk_size is None
 
     @classmethod
@@ -114,6 +115,7 @@ class SimCLR(L.LightningModule):
             probe=probe,
             channels_last=config.trainer.channels_last,
             chunk_size=config.trainer.chunk_size,
+            chunk_running_stats=config.trainer.chunk_running_stats,
         )
         container = OmegaConf.to_container(OmegaConf.structured(config))
         module.save_hyperparameters({"config": container, "num_classes": num_classes})
@@ -220,6 +222,7 @@ class SimCLR(L.LightningModule):
             no_sync=getattr(strategy, "block_backward_sync", nullcontext),
             buffers_of=self,
             extra_loss=probe_loss,
+            running_stats=self.chunk_running_stats,
         )
         optimizer.step()
         self.lr_schedulers().step()

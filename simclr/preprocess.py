@@ -2,8 +2,10 @@
 
 Decoding a file into uint8 (C, H, W) (the picture a person sees, whatever PIL's colour mode:
 :func:`seen_picture`), converting its channel count, resizing the shorter side and
-centre-cropping a square, scaling to [0, 1] and normalising per channel. Nothing here is
-random: the stochastic views of pretraining are :mod:`simclr.augment`, built on these.
+centre-cropping a square, scaling to [0, 1] and normalising per channel; :class:`Preprocess` is
+the last four for the images a user holds, checked (torchvision's ``weights.transforms()``).
+Nothing here is random: the stochastic views of pretraining are :mod:`simclr.augment`, built on
+these.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from PIL import Image, UnidentifiedImageError
 from torch import nn
+
+from simclr.errors import DataError
 
 # what PIL raises for a file it cannot decode: corrupt, truncated, not an image, or a
 # decompression bomb (more pixels than Image.MAX_IMAGE_PIXELS, PIL's guard)
@@ -126,3 +130,94 @@ class Normalize(nn.Module):
         if not self.enabled:
             return images
         return (images - self.mean) / self.std
+
+
+class Preprocess(nn.Module):
+    """What is done to an image before f when its representation h is read off a trained
+    encoder, as the linear evaluation protocol does (SimCLR section 4, appendix B.6: no
+    augmentation) and as ``simclr embed``, ``index`` and ``eval`` do: the image converted to
+    ``channels`` channels and resized to a centred square of ``image_size``
+    (:func:`prepare_image`), then scaled to [0, 1] and normalised per channel (:class:`Normalize`).
+
+    Takes one image (C, H, W), a batch (N, C, H, W) or a list of images of any sizes, C = 1
+    (grey) or 3 (RGB), as uint8 in 0..255, another integer dtype within 0..255, or float in
+    [0, 1]. Float pixels are rounded to the nearest of the 256 levels of an 8-bit image, so a
+    float image and its uint8 twin give the same output. Images are resized on their own device
+    (the CPU, as ``simclr embed`` does), then moved to this module's. Returns float32 (channels,
+    image_size, image_size), with N in front for a batch or a list; bad input is a one-line
+    :class:`~simclr.errors.DataError`.
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        channels: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        normalize: bool = True,
+    ) -> None:
+        super().__init__()
+        self.image_size, self.channels = image_size, channels
+        self.normalize = Normalize(mean, std, enabled=normalize)
+
+    def forward(self, images: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+        if isinstance(images, (list, tuple)):
+            if not images:
+                raise DataError("images=[] is invalid: allowed: a list of one image or more")
+            one_by_one = [self._prepared(image, single=True) for image in images]
+            return self._normalized(torch.stack(one_by_one))
+        prepared = self._prepared(images)
+        if prepared.dim() == 3:
+            return self._normalized(prepared.unsqueeze(0))[0]
+        return self._normalized(prepared)
+
+    def _prepared(self, images: torch.Tensor, single: bool = False) -> torch.Tensor:
+        return prepare_image(eight_bit_images(images, single), self.image_size, self.channels)
+
+    def _normalized(self, images: torch.Tensor) -> torch.Tensor:
+        return self.normalize(images.to(self.normalize.mean.device))
+
+    def extra_repr(self) -> str:
+        mean = tuple(round(value, 6) for value in self.normalize.mean.flatten().tolist())
+        std = tuple(round(value, 6) for value in self.normalize.std.flatten().tolist())
+        return (
+            f"image_size={self.image_size}, channels={self.channels}, mean={mean}, std={std}, "
+            f"normalize={self.normalize.enabled}"
+        )
+
+
+IMAGE_SHAPES = "(C, H, W) or (N, C, H, W) with C = 1 (grey) or 3 (RGB), H and W >= 1"
+PIXEL_VALUES = "uint8 0..255, another integer dtype within 0..255, or float in [0, 1]"
+
+
+def eight_bit_images(images: torch.Tensor, single: bool = False) -> torch.Tensor:
+    """``images`` as uint8 (:class:`Preprocess`'s input rules), or a one-line DataError naming
+    the shape, dtype or values and what is allowed; ``single``: one image (C, H, W) only."""
+    if not isinstance(images, torch.Tensor):
+        allowed = "a torch.Tensor " + ("(C, H, W)" if single else f"{IMAGE_SHAPES}, or a list")
+        raise DataError(f"images of type {type(images).__name__} are invalid: allowed: {allowed}")
+    shape = tuple(images.shape)
+    ndims = (3,) if single else (3, 4)
+    if images.dim() not in ndims or shape[-3] not in (1, 3) or min(shape[-2:]) < 1:
+        shapes = "(C, H, W), C = 1 or 3, in a list" if single else IMAGE_SHAPES
+        raise DataError(f"images of shape {shape} are invalid: allowed: {shapes}")
+    if images.dtype == torch.uint8:
+        return images
+    if images.dtype == torch.bool or images.is_complex():
+        raise DataError(f"images of dtype {images.dtype} are invalid: allowed: {PIXEL_VALUES}")
+    if images.numel() == 0:
+        return images.to(torch.uint8)
+    low, high = (float(value) for value in torch.aminmax(images))
+    if images.is_floating_point():
+        if not 0.0 <= low <= high <= 1.0:  # NaN fails too
+            raise DataError(
+                f"images of dtype {images.dtype} hold values {low:.4g}..{high:.4g}, which is "
+                f"invalid: allowed: {PIXEL_VALUES} (the pixels before any normalisation)"
+            )
+        return images.float().mul(255.0).round_().to(torch.uint8)
+    if low < 0 or high > 255:
+        raise DataError(
+            f"images of dtype {images.dtype} hold values {low:.0f}..{high:.0f}, which is "
+            f"invalid: allowed: {PIXEL_VALUES}"
+        )
+    return images.to(torch.uint8)

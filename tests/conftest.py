@@ -193,19 +193,29 @@ class Synthetic:
 
     def make_run(self, name: str = "run", seed: int = 0) -> Path:
         """A run dir as ``simclr pretrain`` leaves it, with untrained (seeded) weights."""
-        from simclr.module import SimCLR
-        from simclr.run.export import export_encoder
+        return write_run(self.pretrain_config(), self.tmp_path / name, self.classes, seed)
 
-        config = self.pretrain_config()
-        torch.manual_seed(seed)
-        module = SimCLR.from_config(config, num_classes=self.classes)
-        run_dir = self.tmp_path / name
-        (run_dir / "checkpoints").mkdir(parents=True)
-        save_config(config, run_dir / "config.yaml")
-        export_encoder(module, run_dir)
-        checkpoint = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}
-        torch.save(checkpoint, run_dir / "checkpoints" / "last.ckpt")
-        return run_dir
+
+def write_run(config: SimCLRConfig, run_dir: Path, num_classes: int, seed: int = 0) -> Path:
+    """A run dir of ``config`` as ``simclr pretrain`` leaves it, with untrained (seeded)
+    weights: its config, exported encoder and last checkpoint."""
+    from simclr.module import SimCLR
+
+    torch.manual_seed(seed)
+    return save_run(SimCLR.from_config(config, num_classes=num_classes), config, run_dir)
+
+
+def save_run(module: torch.nn.Module, config: SimCLRConfig, run_dir: Path) -> Path:
+    """``module`` (a SimCLR of ``config``) saved in ``run_dir`` as ``simclr pretrain`` leaves a
+    run: its config, exported encoder and last checkpoint."""
+    from simclr.run.export import export_encoder
+
+    (run_dir / "checkpoints").mkdir(parents=True)
+    save_config(config, run_dir / "config.yaml")
+    export_encoder(module, run_dir)
+    checkpoint = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}
+    torch.save(checkpoint, run_dir / "checkpoints" / "last.ckpt")
+    return run_dir
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 Writes ``embeddings.npy`` (N, D) float32, ``labels.npy`` (N,) int64 (-1: unlabelled), either
 ``indices.npy`` (row -> index in the dataset split) or ``paths.txt`` (row -> image file),
 ``meta.json`` (encoder fingerprint, dataset, split, preprocessing) and, for at most
-``embed.csv_max_rows`` rows, ``embeddings.csv`` with one row per image.
+``embed.csv_max_rows`` rows, ``embeddings.csv`` with one row per image. With ``--projector``,
+also the files of TensorBoard's embedding projector in ``projector/``
+(:mod:`linear_eval.features.projector`), their sample stated in ``meta.json``.
 """
 
 from __future__ import annotations
@@ -17,13 +19,26 @@ import numpy as np
 
 from linear_eval.features.cache import Features
 from linear_eval.features.gallery import gallery_features, gallery_name
+from linear_eval.features.projector import (
+    DEFAULT_POINTS,
+    FOLDER,
+    check_max_points,
+    export_projector,
+    projector_bytes,
+    sample_rows,
+    summary_line,
+)
+from simclr.errors import ConfigError
 from simclr.run.paths import check_folder_to_read, check_folder_to_write, printable
 
 CHUNK = 65_536
 
 
-def export_embeddings(features: Features, directory: str | Path, csv_max_rows: int) -> list[Path]:
-    """Write the files above to ``directory``; returns their paths."""
+def export_embeddings(
+    features: Features, directory: str | Path, csv_max_rows: int, projector: dict | None = None
+) -> list[Path]:
+    """Write the files above to ``directory``; returns their paths. ``projector`` (what
+    :func:`linear_eval.features.projector.export_projector` returns) goes into ``meta.json``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
@@ -45,6 +60,8 @@ def export_embeddings(features: Features, directory: str | Path, csv_max_rows: i
         (directory / "paths.txt").write_text("".join(f"{p}\n" for p in paths))
         written.append(directory / "paths.txt")
     meta = {k: v for k, v in features.meta.items() if k != "files"}
+    if projector is not None:
+        meta["projector"] = projector
     (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     written.append(directory / "meta.json")
     if len(features) <= csv_max_rows:
@@ -54,21 +71,48 @@ def export_embeddings(features: Features, directory: str | Path, csv_max_rows: i
 
 def embed_gallery(args: argparse.Namespace) -> Path:
     """Export the frozen features of the gallery of ``args`` (``checkpoint``, ``config``,
-    ``overrides``, ``split``, ``folder``, ``out``: the options of ``simclr embed``) to ``--out``
-    (default: RUN/embeddings/NAME); the directory. The paths are checked first, the free space
-    for the float32 embeddings once their shape is known."""
+    ``overrides``, ``split``, ``folder``, ``out``, ``projector``, ``projector_points``: the
+    options of ``simclr embed``) to ``--out`` (default: RUN/embeddings/NAME); the directory. The
+    options and paths are checked first, the free space once the features' shape is known."""
+    max_points = _projector_points(args)
     if args.folder:
         check_folder_to_read("--folder", args.folder)
     if args.out:
         check_folder_to_write("--out", args.out)
+        if max_points:
+            check_folder_to_write("--out", Path(args.out) / FOLDER)
     loaded, config, features = gallery_features(args, "embeddings")
     directory = Path(args.out or loaded.run_dir / "embeddings" / gallery_name(config, features))
     shape = features.representation.shape
-    check_folder_to_write("--out", directory, need_bytes=shape[0] * (shape[1] * 4 + 16))
-    written = export_embeddings(features, directory, config.embed.csv_max_rows)
+    need = shape[0] * (shape[1] * 4 + 16)
+    sample = sample_rows(shape[0], max_points, config.seed) if max_points else None
+    if sample is not None:
+        channels = int(features.meta["preprocessing"]["channels"])
+        image_side = int(features.meta["preprocessing"]["image_size"])
+        need += projector_bytes(len(sample.rows), shape[1], image_side, channels)
+        check_folder_to_write("--out", directory / FOLDER)
+    check_folder_to_write("--out", directory, need_bytes=need)
+    record = None
+    if sample is not None:
+        record = export_projector(features, config, directory / FOLDER, sample)
+    written = export_embeddings(features, directory, config.embed.csv_max_rows, record)
     print(f"wrote {shape[0]:,} x {shape[1]} features to {printable(str(directory))}")
     print("  " + ", ".join(p.name for p in written))
+    if record is not None:
+        print(summary_line(record, directory / FOLDER))
     return directory
+
+
+def _projector_points(args: argparse.Namespace) -> int:
+    """The most points the projector shows; 0 without ``--projector``."""
+    points = getattr(args, "projector_points", None)
+    if not getattr(args, "projector", False):
+        if points is not None:
+            raise ConfigError("--projector-points is read only with --projector")
+        return 0
+    points = DEFAULT_POINTS if points is None else points
+    check_max_points("--projector-points", points)
+    return points
 
 
 def _write_csv(features: Features, path: Path, paths: list[str] | None) -> Path:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simclr.backbones import ENCODERS, FAMILIES
+from simclr.chunked import RUNNING_STATS
 from simclr.config.augment import AugmentConfig
 from simclr.data.config import DataConfig
 from simclr.errors import (
@@ -155,6 +156,9 @@ class TrainerConfig:
     # null: one pass over a device's batch; K: its images embedded K at a time, with the exact
     # gradient of one pass (gradient caching: simclr.chunked): any batch in one chunk's memory
     chunk_size: int | None = None
+    # which chunks update BatchNorm's running statistics: every_chunk (measured closer to the
+    # population's, benchmarks/chunked_batchnorm.py) or last_chunk (once a step)
+    chunk_running_stats: str = "every_chunk"
     # global BatchNorm across devices as in the paper; auto: on for several GPU processes, off on
     # CPU, where torch's SyncBatchNorm cannot run
     sync_batchnorm: Any = "auto"
@@ -184,6 +188,7 @@ class TrainerConfig:
             require(every >= 1, f"trainer.{key}", every, "must be >= 1")
         chunk = self.chunk_size
         require(chunk is None or chunk >= 1, "trainer.chunk_size", chunk, "must be null or >= 1")
+        check_choice("trainer.chunk_running_stats", self.chunk_running_stats, RUNNING_STATS)
         limit = self.limit_val_batches
         fraction_or_count = 0 <= limit <= 1 or (limit > 1 and float(limit).is_integer())
         allowed = "a fraction in [0, 1] or a whole count of batches"

@@ -44,6 +44,10 @@ NOT_RUN = {
     'simclr pretrain "trainer.loggers=[csv,wandb]" logging.wandb.project=fmnist '
     "logging.wandb.entity=my-lab": "needs wandb and a W&B account",
     "mlflow ui --backend-store-uri sqlite:///runs/mlflow.db": "starts a web server",
+    "simclr index --checkpoint runs/default && simclr serve runs/default": "starts a web server "
+    "(tests/linear_eval/retrieval/test_serve_*.py start it and talk to it)",
+    "tensorboard --logdir runs/default/embeddings/fashion_mnist-test/projector": "starts a web "
+    "server (tests/linear_eval/features/test_projector.py reads the files through it)",
     'simclr pretrain "trainer.loggers=[mlflow]" '
     "logging.mlflow.tracking_uri=http://mlflow.my-lab:5000": "needs an MLflow server",
     "simclr pretrain --config cifar10 trainer.devices=4 trainer.strategy=ddp": "4 GPUs "
@@ -138,7 +142,7 @@ def resolve_simclr(words: list[str]) -> None:
         from ablation.config import check_all_runs, load_ablation
 
         check_all_runs(load_ablation(args.config, args.overrides), Path("runs"))
-    else:
+    elif args.command not in ("index", "serve"):  # these: parsed; their checks need the run
         raise AssertionError(f"no resolution for simclr {args.command}")
 
 
@@ -224,6 +228,8 @@ def resolve_not_run(argv: list[str], shown: str, monkeypatch: pytest.MonkeyPatch
         assert shown in (ROOT / ".ci" / "run").read_text().splitlines(), "not .ci/run's"
     elif argv[0] == "mlflow":
         assert argv[1] == "ui", argv  # a server: nothing to resolve beyond its name
+    elif argv[0] == "tensorboard":
+        assert argv[1] == "--logdir", argv  # a server, as mlflow's
     else:
         raise AssertionError(f"NOT_RUN has no resolution for {shown}")
 

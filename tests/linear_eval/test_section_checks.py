@@ -55,7 +55,8 @@ def test_the_walk_covers_every_section_and_every_command_with_settings() -> None
     commands = parser.add_subparsers()
     register(commands)
     without = set(commands.choices) - set(commands_with_settings())
-    assert without == {"retrieve"}  # its settings are its index's, checked when it was built
+    # their settings are their index's, checked when it was built
+    assert without == {"retrieve", "serve"}
 
 
 @pytest.mark.parametrize("command", commands_with_settings())

@@ -1,6 +1,7 @@
 """NT-Xent in chunks with cached gradients (simclr/chunked.py): the weight gradient and the loss
 of a chunked step are the one-pass step's, in one process and in two; BatchNorm in training
-mode normalises each chunk by itself and updates its running statistics once a step."""
+mode normalises each chunk by itself and updates its running statistics once a step (or once
+a chunk, when asked)."""
 
 from __future__ import annotations
 
@@ -104,18 +105,69 @@ def test_with_batchnorm_training_a_chunk_is_its_own_batchnorm_group(chunk_size: 
     assert not torch.allclose(gradients(whole)[conv], expected[conv], rtol=1e-3)
 
 
-def test_the_running_statistics_are_updated_once_a_step_by_the_last_chunk() -> None:
+def test_with_last_chunk_the_running_statistics_are_updated_once_a_step() -> None:
     net = model().train()
     view1, view2 = views()
     last_only = copy.deepcopy(net)
     with torch.no_grad():  # what one update from the last chunk (images 48..63) gives
         last_only(torch.cat([view1[48:], view2[48:]]))
-    nt_xent_in_chunks(net, view1, view2, 16, TEMPERATURE, buffers_of=net)
+    nt_xent_in_chunks(
+        net, view1, view2, 16, TEMPERATURE, buffers_of=net, running_stats="last_chunk"
+    )
     expected = dict(last_only.named_buffers())
     for name, buffer in net.named_buffers():
         torch.testing.assert_close(buffer, expected[name], rtol=1e-6, atol=1e-7, msg=name)
     tracked = [b for n, b in net.named_buffers() if n.endswith("num_batches_tracked")]
     assert tracked and all(int(count) == 1 for count in tracked)
+
+
+def one_batchnorm(features: int = 3) -> nn.Module:
+    """A BatchNorm layer and a linear map: its running statistics can be computed by hand."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.BatchNorm1d(features, momentum=0.1), nn.Linear(features, 4))
+
+
+@pytest.mark.parametrize("running_stats", ["last_chunk", "every_chunk"])
+def test_the_running_statistics_take_one_momentum_update_per_chosen_pass(
+    running_stats: str,
+) -> None:
+    net = one_batchnorm().train()
+    generator = torch.Generator().manual_seed(2)
+    view1 = 3.0 + 2.0 * torch.randn(20, 3, generator=generator)
+    view2 = -1.0 + 0.5 * torch.randn(20, 3, generator=generator)
+    bounds = chunk_bounds(20, 6)  # 6, 6, 6 and 2 images
+    chosen = bounds if running_stats == "every_chunk" else bounds[-1:]
+    mean, var = torch.zeros(3), torch.ones(3)
+    for start, stop in chosen:  # x <- (1 - momentum) x + momentum x_chunk, var unbiased
+        batch = torch.cat([view1[start:stop], view2[start:stop]])
+        mean = 0.9 * mean + 0.1 * batch.mean(dim=0)
+        var = 0.9 * var + 0.1 * batch.var(dim=0, unbiased=True)
+    nt_xent_in_chunks(
+        net, view1, view2, 6, TEMPERATURE, buffers_of=net, running_stats=running_stats
+    )
+    norm = net[0]
+    torch.testing.assert_close(norm.running_mean, mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(norm.running_var, var, rtol=1e-5, atol=1e-6)
+    assert int(norm.num_batches_tracked) == len(chosen)
+
+
+def test_the_choice_of_running_statistics_leaves_the_gradient_as_it_was() -> None:
+    view1, view2 = views(20)
+    found = []
+    for running_stats in ("last_chunk", "every_chunk"):
+        net = model().train()
+        nt_xent_in_chunks(
+            net, view1, view2, 8, TEMPERATURE, buffers_of=net, running_stats=running_stats
+        )
+        found.append(gradients(net))
+    for name, grad in found[0].items():
+        torch.testing.assert_close(found[1][name], grad, rtol=0, atol=0, msg=name)
+
+
+def test_an_unknown_choice_of_running_statistics_is_refused() -> None:
+    net = one_batchnorm()
+    with pytest.raises(ValueError, match="running_stats='every_step' is invalid: must be one of"):
+        nt_xent_in_chunks(net, torch.ones(4, 3), torch.ones(4, 3), 2, running_stats="every_step")
 
 
 def test_what_forward_keeps_comes_back_in_view_order_and_the_extra_loss_trains() -> None:

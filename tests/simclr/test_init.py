@@ -31,14 +31,15 @@ PAPER = re.compile(r"section|equation|algorithm|appendix|You et al", re.IGNORECA
 
 
 def test_every_public_name_imports_and_cites_the_paper() -> None:
-    expected = {*BLOCKS, "LARS", "SimCLRConfig", "load_config", "load_encoder", "pretrain"}
+    expected = {*BLOCKS, "LARS", "SimCLRConfig", "load_config", "pretrain"}
+    expected |= {"load_encoder", "load_pretrained"}
     assert set(simclr.__all__) == expected | {"__version__"}
     namespace: dict = {}
     exec("from simclr import *", namespace)  # noqa: S102 - the star import a user writes
     assert expected <= set(namespace)
     for name in expected:
         assert getattr(simclr, name) is namespace[name]
-    for name in (*BLOCKS, "LARS", "SimCLRConfig", "load_encoder"):
+    for name in (*BLOCKS, "LARS", "SimCLRConfig", "load_encoder", "load_pretrained"):
         assert PAPER.search(inspect.getdoc(getattr(simclr, name)) or ""), name
     with pytest.raises(AttributeError, match="no attribute 'NTXent'"):
         simclr.NTXent  # noqa: B018

@@ -29,3 +29,19 @@ def gallery_of_test_split(run_dir: Path, synthetic) -> GalleryOfTestSplit:
     features = extract_features(loaded.extractor, config, "test", None, run_dir / "cache")
     gallery = build_index(features, loaded.extractor, config, loaded.source)
     return GalleryOfTestSplit(loaded, features, gallery)
+
+
+@pytest.fixture(scope="session")
+def served_run(fashion_mnist_folder, tmp_path_factory: pytest.TempPathFactory):
+    """``simclr serve`` of a folder run of 100 Fashion-MNIST images, running in its own
+    process for the tests that talk to it over HTTP (tests/linear_eval/retrieval/serving.py)."""
+    from tests.linear_eval.retrieval.serving import ServedRun, build_indexes, folder_run, serving
+
+    root = tmp_path_factory.mktemp("served")
+    gallery = fashion_mnist_folder.path / "val"
+    run, other = folder_run(root, gallery, seed=0), folder_run(root, gallery, seed=1)
+    index = build_indexes(run, other, gallery)
+    opened = root / "opened.txt"
+    # queried by the run's encoder: the index built by another is refused (409)
+    with serving(run, opened, "--checkpoint", str(run), "-k", "5", "--max-upload-mib", "1") as url:
+        yield ServedRun(run, index, gallery, url, opened)

@@ -22,6 +22,7 @@ COMMANDS = (
     "finetune",
     "index",
     "retrieve",
+    "serve",
     "embed",
     "plot",
     "ablate",

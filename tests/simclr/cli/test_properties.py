@@ -88,6 +88,7 @@ def workspace(synthetic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     for index in range(2):
         Image.new("L", (16, 16), index * 100).save(tmp_path / "images" / f"{index}.png")
     monkeypatch.setattr("lightning.pytorch.Trainer.fit", _reach)
+    monkeypatch.setattr("werkzeug.serving.BaseWSGIServer.serve_forever", _reach)  # serve
     monkeypatch.setattr("linear_eval.features.extract._extract_here", _reach)
     monkeypatch.chdir(tmp_path)
     assert run == tmp_path / "run"

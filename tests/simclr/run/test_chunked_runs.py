@@ -87,7 +87,17 @@ def test_a_run_in_chunks_with_batchnorm_training_and_bf16_trains(
     losses = [loss for loss, _, _ in record.steps]
     assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4
     tracked = weights["encoder.backbone.bn1.num_batches_tracked"]
-    assert int(tracked) == 24  # the running statistics: once a step
+    assert int(tracked) == 48  # the running statistics: once a chunk (2 of 4 in a batch of 8)
+
+
+def test_the_chunks_that_update_the_running_statistics_are_a_setting(synthetic) -> None:
+    from simclr.module import SimCLR
+
+    for choice in ("every_chunk", "last_chunk"):
+        config = synthetic.pretrain_config(f"trainer.chunk_running_stats={choice}")
+        assert SimCLR.from_config(config).chunk_running_stats == choice
+    with pytest.raises(ConfigError, match="trainer.chunk_running_stats='every_step' is invalid"):
+        synthetic.pretrain_config("trainer.chunk_running_stats=every_step")
 
 
 def test_a_run_in_chunks_interrupted_and_resumed_is_the_run_never_interrupted(
