@@ -21,7 +21,7 @@ if [ "${#PACKAGES[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
         SUDO=none
     fi
     if [ "$SUDO" != none ]; then
-        { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${PACKAGES[@]}" >/dev/null; } \
+        { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null; } \
             || echo "setup: ${PACKAGES[*]} not installed (Fashion-MNIST is then downloaded on first use)"
     fi
 fi
