@@ -65,6 +65,21 @@ def assert_retrieve_gives(driver, served_run, image: Path, capsys) -> None:
     assert list(scores) == pytest.approx([hit["score"] for hit in expected], abs=1e-5)
 
 
+def wait_for(driver, condition) -> None:
+    """Wait (up to a minute) until ``condition(driver)`` holds: a click's page has loaded."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    WebDriverWait(driver, 60, ignored_exceptions=ignored).until(condition)
+
+
+def query_row(driver) -> str | None:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, "query").get_attribute("data-row")
+
+
 def screenshot(driver, name: str, tmp_path: Path) -> None:
     """The visible page, once its thumbnails have loaded (they load lazily)."""
     from selenium.webdriver.support.ui import WebDriverWait
@@ -88,18 +103,18 @@ def test_a_browser_sees_the_neighbours_retrieve_gives(
     screenshot(browser, "serve_gallery.png", tmp_path)
 
     browser.find_element(By.CSS_SELECTOR, '#gallery a[href$="row=12&k=5"]').click()
-    assert browser.find_element(By.ID, "query").get_attribute("data-row") == "12"
+    wait_for(browser, lambda d: query_row(d) == "12")
     assert_retrieve_gives(browser, served_run, files[12], capsys)
     screenshot(browser, "serve_neighbours.png", tmp_path)
 
     second = shown(browser)[1][0]
     browser.find_elements(By.CSS_SELECTOR, "#neighbours figure a")[1].click()
-    assert browser.find_element(By.ID, "query").get_attribute("data-row") == str(second)
+    wait_for(browser, lambda d: query_row(d) == str(second))
     assert_retrieve_gives(browser, served_run, files[second], capsys)
 
     browser.find_element(By.CSS_SELECTOR, '#upload input[type="file"]').send_keys(str(files[42]))
     browser.find_element(By.CSS_SELECTOR, "#upload button").click()
-    assert "upload=" in browser.current_url and "uploaded image" in browser.title
+    wait_for(browser, lambda d: "upload=" in d.current_url and "uploaded image" in d.title)
     assert_retrieve_gives(browser, served_run, files[42], capsys)
     screenshot(browser, "serve_upload.png", tmp_path)
 
@@ -107,6 +122,7 @@ def test_a_browser_sees_the_neighbours_retrieve_gives(
     notes.write_text("a shopping list, not a picture\n")
     browser.find_element(By.CSS_SELECTOR, '#upload input[type="file"]').send_keys(str(notes))
     browser.find_element(By.CSS_SELECTOR, "#upload button").click()
+    wait_for(browser, lambda d: d.find_element(By.ID, "error").is_displayed())
     error = browser.find_element(By.ID, "error").text
     assert error.startswith("notes.txt: the upload is not an image") and "\n" not in error
     assert "Traceback" not in browser.page_source
