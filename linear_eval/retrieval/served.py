@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from omegaconf import OmegaConf
 
@@ -132,12 +131,8 @@ def matched(name: str, gallery: GalleryIndex, loaded: LoadedEncoder) -> ServedIn
             f"the index {name} was built from {channels}-channel ones"
         )
         return served
-    blank = torch.zeros(
-        channels, preprocessing.image_size, preprocessing.image_size, dtype=torch.uint8
-    )
-    dim = int(np.shape(query_features(loaded.extractor, [blank], preprocessing))[1])
-    try:
-        check_compatible(gallery, loaded.extractor, dim, loaded.source)
+    try:  # f's output is its feature_dim: no forward pass needed to know it
+        check_compatible(gallery, loaded.extractor, loaded.encoder.feature_dim, loaded.source)
     except ConfigError as error:
         served.mismatch = f"index {name}: {error}"
     return served
