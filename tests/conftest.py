@@ -8,6 +8,7 @@ fixture uses it, so collecting the core tests loads neither Lightning nor ``line
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -34,6 +35,19 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 settings.load_profile("ci")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker takes its share of the cores, as do the processes it
+    starts: 2 workers of 2 threads each on 2 cores spin against each other."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere every core
+        cores = len(affinity(0)) if affinity else os.cpu_count() or 1
+        threads = max(1, cores // int(workers))
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+
 
 # small and offline: nothing in a unit test downloads, spawns workers or draws a progress bar
 TINY_OVERRIDES = [
