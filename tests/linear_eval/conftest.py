@@ -28,6 +28,23 @@ def save_png() -> Callable[[torch.Tensor, Path], Path]:
 
 
 @pytest.fixture
+def gallery_of_test_images(
+    synthetic, tmp_path: Path, save_png
+) -> Callable[..., tuple[Path, list[Path]]]:
+    """``gallery(count, name="img{:02d}.png")``: the synthetic test split's first ``count``
+    images as PNG files in ``tmp_path/gallery``, the i-th named ``name.format(i)``; the folder
+    and the files' paths."""
+
+    def write(count: int, name: str = "img{:02d}.png") -> tuple[Path, list[Path]]:
+        folder = tmp_path / "gallery"
+        folder.mkdir(exist_ok=True)
+        images = synthetic.images("test").images
+        return folder, [save_png(images[i], folder / name.format(i)) for i in range(count)]
+
+    return write
+
+
+@pytest.fixture
 def index_of_train_split(run_dir: Path, tmp_path: Path, synthetic) -> Path:
     """The directory ``simclr index`` builds over the synthetic run's training split."""
     from simclr.cli import main

@@ -68,12 +68,9 @@ def test_retrieve_refuses_an_index_of_another_encoder(
 
 
 def test_an_image_folder_gallery_and_embed_and_plot(
-    run_dir: Path, tmp_path: Path, synthetic, save_png
+    run_dir: Path, tmp_path: Path, synthetic, gallery_of_test_images
 ) -> None:
-    folder = tmp_path / "gallery"
-    folder.mkdir()
-    images = synthetic.images("test").images
-    paths = [save_png(images[i], folder / f"img{i:02d}.png") for i in range(12)]
+    folder, paths = gallery_of_test_images(12)
     index_dir = tmp_path / "folder_index"
     common = ["--checkpoint", str(run_dir), "--folder", str(folder), *synthetic.eval_overrides]
     assert main(["index", *common, "--out", str(index_dir)]) == 0

@@ -110,13 +110,9 @@ def test_a_val_subset_that_would_do_nothing_is_refused(run_dir: Path, synthetic,
 
 
 def test_an_image_folder_gallery_takes_data_subset(
-    run_dir: Path, tmp_path: Path, synthetic, save_png
+    run_dir: Path, tmp_path: Path, synthetic, gallery_of_test_images
 ) -> None:
-    folder = tmp_path / "gallery"
-    folder.mkdir()
-    images = synthetic.images("test").images
-    for i in range(12):
-        save_png(images[i], folder / f"img{i:02d}.png")
+    folder, _ = gallery_of_test_images(12)
     out = tmp_path / "embed"
     argv = ["embed", "--checkpoint", str(run_dir), "--folder", str(folder), "--out", str(out)]
     assert main([*argv, *synthetic.eval_overrides, "data.subset=5"]) == 0

@@ -120,13 +120,9 @@ def test_a_sample_is_seeded_stated_and_served(run_dir: Path, tmp_path: Path, syn
 
 
 def test_a_folder_gallery_names_each_point_by_its_file(
-    run_dir: Path, tmp_path: Path, synthetic, save_png
+    run_dir: Path, tmp_path: Path, synthetic, gallery_of_test_images
 ) -> None:
-    folder = tmp_path / "gallery"
-    folder.mkdir()
-    images = synthetic.images("test").images
-    for i in range(7):
-        save_png(images[i], folder / f"img\t{i}.png")  # a tab must not split the column
+    folder, _ = gallery_of_test_images(7, "img\t{}.png")  # a tab must not split the column
     out = tmp_path / "out"
     common = ["--checkpoint", str(run_dir), "--folder", str(folder), "--out", str(out)]
     assert main(["embed", *common, "--projector", *synthetic.eval_overrides]) == 0
