@@ -17,6 +17,9 @@ from omegaconf import OmegaConf
 
 from simclr.config import ConfigError, SimCLRConfig, load_config, merge_config
 from simclr.config.recipes import recipe_file
+from simclr.data.config import resolved_spec
+from simclr.data.held_out import MEASURED_SPLITS
+from simclr.errors import check_choice
 from simclr.run.launch import check_devices
 from simclr.run.paths import check_folder_to_write, check_name, check_pretrain_paths
 
@@ -32,7 +35,10 @@ class SweepEval:
     knn: bool = True
     linear: bool = True
     train_subset: float | None = None  # labelled training images the probes fit on
-    test_subset: float | None = None
+    test_subset: float | None = None  # images of the measured split
+    # a sweep chooses, so it measures on the validation split held out of the training split;
+    # test reports (simclr eval) and is read once, after the choice
+    measure_on: str = "val"
 
 
 @dataclass
@@ -69,7 +75,18 @@ def load_ablation(path: str | Path, overrides: list[str] | None = None) -> Ablat
     if not config.grid and not config.runs:
         raise ConfigError(f"{path}: an ablation needs 'grid' or 'runs'")
     check_paths(config)
+    check_choice("eval.measure_on", config.eval.measure_on, MEASURED_SPLITS)
     return config
+
+
+def _check_measured_split(sweep_eval: SweepEval, run: SimCLRConfig) -> None:
+    """A sweep measuring on val needs a run whose data holds a validation split out."""
+    if sweep_eval.measure_on == "val" and resolved_spec(run.data).eval_val_split is None:
+        raise ConfigError(
+            f"eval.measure_on='val' needs a validation split held out of the training split, "
+            f"which data.name={run.data.name!r} with data.val_fraction={run.data.val_fraction} "
+            "has not: set eval.measure_on=test (a folder's val part is its reported split)"
+        )
 
 
 def check_paths(config: AblationConfig) -> None:
@@ -138,6 +155,7 @@ def check_all_runs(config: AblationConfig, runs_dir: Path) -> list[SimCLRConfig]
         try:
             check_devices(configs[-1].trainer)
             check_pretrain_paths(configs[-1])
+            _check_measured_split(config.eval, configs[-1])
         except ConfigError as error:
             raise ConfigError(f"run {run.name!r}: {error}") from None
     return configs

@@ -41,14 +41,15 @@ def default_evaluate(
     run_dir: Path, config: SimCLRConfig, sweep: AblationConfig
 ) -> dict[str, float]:
     """Weighted kNN (largest configured k) and linear probe of the run's exported encoder, on
-    its dataset's labelled train and test splits, with the evaluation stage's defaults; logged
+    its dataset's labelled train split and the split ``eval.measure_on`` names (val: the
+    held-out validation split), with the evaluation stage's defaults; logged
     to the run's loggers as ``simclr eval`` logs them."""
     from linear_eval.config import load_eval_config
     from linear_eval.features.encoders import load_encoder
     from linear_eval.protocols.evaluate import evaluate_extractor, log_to_run
 
     loaded = load_encoder(run_dir / "encoder.pt")
-    overrides = ["features.progress_bar=false"]
+    overrides = ["features.progress_bar=false", f"measure_on={sweep.eval.measure_on}"]
     if sweep.eval.train_subset is not None:
         overrides.append(f"data.subset={sweep.eval.train_subset}")
     if sweep.eval.test_subset is not None:

@@ -9,6 +9,8 @@
 #      and 224 px);
 #   1d. one training step in chunks (trainer.chunk_size) against one pass at N = 256, 1024,
 #      4096: peak CUDA memory and time per image (benchmarks/chunked.py);
+#   1e. the ResNet paper's small networks (cifar_resnet20 at width 4; cifar_resnet56 with
+#      option-B shortcuts in chunks of 128): 20 steps each, their summary.json;
 #   2. the Fashion-MNIST GPU recipe (configs/fashion_mnist.yaml) for as many epochs as fit the
 #      time left, measured from step 1's throughput, with its full warm-up + cosine schedule;
 #   3. kNN (k = 10, 20, 100, 200) and the linear probe on that encoder's frozen features;
@@ -92,6 +94,19 @@ stage "1d. a step in chunks against one pass: peak memory and time per image (is
 bounded $(( $(left) - RESERVE - PRETRAIN_MIN < 60 ? $(left) - RESERVE - PRETRAIN_MIN : 60 )) \
     python3 benchmarks/chunked.py --device "$DEVICE" --batches 256 1024 4096 --chunk 256 \
     --steps 2 --out "$OUT/chunked_cuda.json" $CHUNKED_ARGS || echo "chunked: FAILED or cut ($?)"
+
+stage "1e. the ResNet paper's small networks on cuda: 20 steps each, chunked, option A and B (issue 35)"
+for run in "r20w4 encoder.width=4" "r56b encoder.shortcut=B trainer.chunk_size=128"; do
+    name=${run%% *} depth=${name:1:2}
+    # shellcheck disable=SC2086  # the words after the name are overrides
+    bounded $(( $(left) - RESERVE - PRETRAIN_MIN < 40 ? $(left) - RESERVE - PRETRAIN_MIN : 40 )) \
+        simclr pretrain encoder.name="cifar_resnet$depth" ${run#* } data.root="$DATA" \
+        run.out_dir="$OUT/small" run.name="$name" trainer.max_steps=20 \
+        trainer.limit_val_batches=0 trainer.progress_bar=false trainer.loggers=[csv] \
+        || echo "small network $run: FAILED or cut ($?)"
+    cp "$OUT/small/$name/summary.json" "$OUT/small_${name}_summary.json" 2>/dev/null
+done
+rm -rf "$OUT/small"
 
 stage "2. the Fashion-MNIST GPU recipe, as many epochs as fit"
 epochs=${EPOCHS:-$(python3 - "$OUT/throughput_cuda" "$(($(left) - RESERVE - 30))" <<'EOF'

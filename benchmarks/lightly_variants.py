@@ -62,6 +62,8 @@ def build_encoder(spec: dict[str, Any]) -> nn.Module:
         description["stem"],
         description["in_channels"],
         description["residual"],
+        description.get("width", 1),  # a cifar_resnet's; absent from torchvision's
+        description.get("shortcut", "A"),
     )
 
 

@@ -98,6 +98,19 @@ def stem_of(config: SimCLRConfig) -> str:
     return resolved_stem(config.encoder.stem, config.encoder.name, config.data.image_size)
 
 
+def untrained_encoder(config: SimCLRConfig) -> Encoder:
+    """The config's f on 1-channel images, untrained."""
+    architecture = config.encoder
+    return Encoder(
+        architecture.name,
+        stem_of(config),
+        1,
+        architecture.residual,
+        architecture.width,
+        architecture.shortcut,
+    )
+
+
 # ----------------------------------------------------------------------------- lightly's recipe
 def pretrain_lightly(
     python: Path, args: argparse.Namespace, config: SimCLRConfig
@@ -112,7 +125,7 @@ def pretrain_lightly(
         images = images[indices]
     np.save(folder / "images.npy", images.numpy())
     mean, std = normalization(config.data)
-    encoder = Encoder(config.encoder.name, stem_of(config), 1, config.encoder.residual)
+    encoder = untrained_encoder(config)
     spec = {
         "device": args.device,
         "images": str(folder / "images.npy"),
@@ -204,7 +217,7 @@ def run_seed(args: argparse.Namespace, methods: list[str], python: Path | None, 
             "environment": info["environment"],
         }
     if "random" in methods:
-        like = Encoder(config.encoder.name, stem_of(config), 1, config.encoder.residual)
+        like = untrained_encoder(config)
         results["random"] = evaluate(random_encoder(like, seed=seed), evaluation, args, seed)
     if "raw" in methods:
         results["raw"] = evaluate(raw_pixels(), evaluation, args, seed)

@@ -66,7 +66,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from simclr.config import SimCLRConfig, load_config
-from simclr.config.schema import STEMS
+from simclr.config.encoder import STEMS
 from simclr.data.config import normalization
 from simclr.data.datamodule import SimCLRDataModule
 from simclr.data.readers import read_fashion_mnist

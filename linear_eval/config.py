@@ -34,6 +34,7 @@ from simclr.config import (
     require,
 )
 from simclr.data.config import normalization
+from simclr.data.held_out import MEASURED_SPLITS
 from simclr.errors import check_choice, check_seed
 
 INDEX_TYPES = ("auto", "flat", "ivf", "ivf_sq8", "hnsw")
@@ -117,6 +118,22 @@ class LinearConfig:
 
 
 @dataclass
+class FewLabelsConfig:
+    """Few labels (SimCLR section 6): kNN and the linear probe again on class-balanced, seeded
+    parts of the training labels, beside the baselines on the very same rows."""
+
+    fractions: list[float] = field(default_factory=lambda: [0.01, 0.1])  # of each class
+    per_class: list[int] = field(default_factory=list)  # labels per class, e.g. [1, 10]
+
+    def check(self) -> None:
+        fractions = self.fractions
+        ok = all(0 < fraction <= 1 for fraction in fractions)
+        require(ok, "few_labels.fractions", fractions, "a list of fractions in (0, 1]")
+        ok = all(count >= 1 for count in self.per_class)
+        require(ok, "few_labels.per_class", self.per_class, "a list of counts >= 1")
+
+
+@dataclass
 class BaselinesConfig:
     random_init: bool = True  # the same architecture with random weights (seed: eval seed)
     raw_pixels: bool = True  # flattened normalised pixels as the representation
@@ -188,11 +205,15 @@ class EvalConfig:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     knn: KNNConfig = field(default_factory=KNNConfig)
     linear: LinearConfig = field(default_factory=LinearConfig)
+    few_labels: FewLabelsConfig = field(default_factory=FewLabelsConfig)
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     plot: PlotConfig = field(default_factory=PlotConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    # the labelled split the protocols measure: test, to report; val (held out of the training
+    # split by data.val_fraction), to choose a setting without reading test
+    measure_on: str = "test"
     seed: int = 0
 
     def check(self) -> None:
@@ -203,6 +224,7 @@ class EvalConfig:
         for name in section_names(self):
             check_section(name, getattr(self, name))
         check_seed("seed", self.seed)
+        check_choice("measure_on", self.measure_on, MEASURED_SPLITS)
         gpus = torch.cuda.device_count()
         if self.features.device == "cuda" or (self.features.device == "auto" and gpus > 0):
             devices, allowed = self.finetune.devices, f"asks for more GPUs than the {gpus} visible"

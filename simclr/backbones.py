@@ -1,8 +1,11 @@
-"""The torchvision classification networks that can serve as the base encoder f, by name.
+"""The networks that can serve as the base encoder f, by name.
 
 Every model of ``torchvision.models`` whose family is listed here is registered under its
 torchvision name; the family says where the network keeps its first convolution, its stem pooling
-and its classifier, which :class:`simclr.encoder.Encoder` replaces or removes.
+and its classifier, which :class:`simclr.encoder.Encoder` replaces or removes. Beside them, the
+ResNet paper's small-image networks (:mod:`simclr.small_resnets`, family ``cifar_resnet``) are
+listed at the paper's depths, ``cifar_resnet20`` ... ``cifar_resnet1202``; any other depth 6n+2
+is one too (:func:`encoder_spec`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torchvision
+
+from simclr.small_resnets import PAPER_DEPTHS, PREFIX, depth_refusal
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,9 @@ _FAMILY_BY_PREFIX = {
 }
 
 
+SMALL_RESNET = PREFIX  # the family of simclr.small_resnets, built there, not by torchvision
+
+
 @dataclass(frozen=True)
 class EncoderSpec:
     name: str
@@ -51,8 +59,19 @@ def _registered_encoders() -> dict[str, EncoderSpec]:
         for prefix, family in _FAMILY_BY_PREFIX.items():
             if name.startswith(prefix):
                 specs[name] = EncoderSpec(name, family.name)
+    for depth in PAPER_DEPTHS:
+        specs[f"{PREFIX}{depth}"] = EncoderSpec(f"{PREFIX}{depth}", SMALL_RESNET)
     return specs
 
 
+def encoder_spec(name: str) -> EncoderSpec | None:
+    """The table's entry for ``name``, a ``cifar_resnet{6n+2}`` of any depth included; None for
+    a name that is neither."""
+    if name in ENCODERS:
+        return ENCODERS[name]
+    return EncoderSpec(name, SMALL_RESNET) if depth_refusal(name) is None else None
+
+
 ENCODERS: dict[str, EncoderSpec] = _registered_encoders()
+# the torchvision families (the small ResNets have their own stem and no classifier to remove)
 FAMILIES: dict[str, BackboneFamily] = {family.name: family for family in _FAMILY_BY_PREFIX.values()}

@@ -8,6 +8,7 @@ fixture uses it, so collecting the core tests loads neither Lightning nor ``line
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -195,6 +196,11 @@ class Synthetic:
             eval_train_split="train",
             eval_test_split="test",
         )
+
+    @classmethod
+    def spec_with_val(cls) -> DatasetSpec:
+        """The same dataset holding a validation split out of train (data.val_fraction)."""
+        return dataclasses.replace(cls.spec(), held_out_from="train", held_out_within=("train",))
 
     def pretrain_config(self, *overrides: str) -> SimCLRConfig:
         base = [f"data.root={self.tmp_path / 'data'}", f"run.out_dir={self.tmp_path}"]

@@ -91,10 +91,12 @@ def load_encoder(path: str | Path) -> LoadedEncoder:
 
 
 def random_encoder(like: Encoder, seed: int = 0) -> FeatureExtractor:
-    """An encoder of ``like``'s architecture with torchvision's random init under ``seed``."""
+    """An encoder of ``like``'s architecture (all of ``describe()``) with its random init under
+    ``seed``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        encoder = Encoder(like.name, like.stem, like.in_channels, like.residual)
+        built = {key: value for key, value in like.describe().items() if key != "feature_dim"}
+        encoder = Encoder(**built)  # every option: a wide or option-B cifar_resnet stays one
     return _extractor(RANDOM_INIT, encoder)
 
 

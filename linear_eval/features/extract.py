@@ -38,6 +38,8 @@ from linear_eval.features.cache import (
 from linear_eval.features.encoders import FeatureExtractor, frozen
 from linear_eval.features.preprocess import Preprocessing, select_device
 from linear_eval.features.rows import PROGRESS_FILE, FeatureRows
+from simclr.data.config import resolved_spec
+from simclr.data.held_out import split_identity
 from simclr.data.images import ArrayImages, GatheredBatch, PreparedImages, collate
 from simclr.data.splits import load_split
 from simclr.data.workers import loader_workers
@@ -88,10 +90,11 @@ def extract_features(
     dataset = load_split(config.data, split, subset, seed=config.seed)
     preprocessing = Preprocessing.from_config(config)
     files = files_of(dataset)
+    identity = split_identity(resolved_spec(config.data), split, config.data.val_fraction)
     key = cache_key(
         extractor.fingerprint,
         config.data.name,
-        split,
+        identity,
         subset,
         config.seed,
         preprocessing,
@@ -114,6 +117,7 @@ def extract_features(
         "dataset": config.data.name,
         "data_path": config.data.path,
         "split": split,
+        "split_identity": identity,
         "subset": subset,
         "preprocessing": asdict(preprocessing),
         "dtype": config.features.dtype,

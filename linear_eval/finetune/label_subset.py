@@ -15,43 +15,13 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from linear_eval.features.labelled import class_balanced_subset
 from simclr.errors import ConfigError
 from simclr.run.atomic import atomic_write
 
 SUBSET_FILE = "label_subset.json"
-
-
-def class_balanced_subset(
-    labels: np.ndarray | torch.Tensor,
-    fraction: float | None = None,
-    per_class: int | None = None,
-    seed: int = 0,
-) -> np.ndarray:
-    """The sorted indices of ``fraction`` of every class, or of ``per_class`` images of every
-    class; rows labelled -1 (unlabelled) are never chosen."""
-    if (fraction is None) == (per_class is None):
-        raise ConfigError("set one of finetune.label_fraction and finetune.labels_per_class")
-    if fraction is not None and not 0 < fraction <= 1:
-        raise ConfigError(f"finetune.label_fraction={fraction!r} is invalid: must be in (0, 1]")
-    labels = np.asarray(labels)
-    classes = np.unique(labels[labels >= 0])
-    if len(classes) == 0:
-        raise ConfigError("the training split has no labelled image to fine-tune on")
-    generator = torch.Generator().manual_seed(seed)
-    chosen = []
-    for label in classes:
-        rows = np.flatnonzero(labels == label)
-        if per_class is not None and per_class > len(rows):
-            raise ConfigError(
-                f"finetune.labels_per_class={per_class} is invalid: class {int(label)} has only "
-                f"{len(rows)} labelled images"
-            )
-        count = per_class if per_class is not None else max(1, round(fraction * len(rows)))
-        order = torch.randperm(len(rows), generator=generator)[:count].numpy()
-        chosen.append(rows[order])
-    return np.sort(np.concatenate(chosen))
+__all__ = ["class_balanced_subset", "load_subset", "read_subset", "write_subset"]
 
 
 def write_subset(directory: str | Path, indices: np.ndarray, labels: np.ndarray, **about) -> Path:

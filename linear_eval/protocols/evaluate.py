@@ -28,11 +28,13 @@ from linear_eval.features.extract import extract_features, split_label
 from linear_eval.features.preprocess import select_device
 from linear_eval.progress import Progress
 from linear_eval.protocols.augmented_probe import augmented_linear_probe
+from linear_eval.protocols.few_labels import few_label_results, label_sets
 from linear_eval.protocols.knn import knn_classify
 from linear_eval.protocols.linear import linear_probe
 from linear_eval.protocols.result_cache import cached_result
 from simclr.data.config import resolved_spec
 from simclr.data.folders import split_folders, subfolders_without_images
+from simclr.data.splits import load_split
 from simclr.errors import ConfigError
 from simclr.run.torch_files import read_torch_file
 
@@ -40,11 +42,23 @@ MODES = ("knn", "linear", "all")
 
 
 def labelled_splits(config: EvalConfig) -> tuple[str, str]:
-    """The dataset's (training, test) splits for evaluation; refuses unlabelled datasets.
+    """The dataset's (training, measured) splits for evaluation: the measured one is ``test``,
+    or with ``measure_on=val`` the validation split held out of the training split
+    (:mod:`simclr.data.held_out`); refuses unlabelled datasets.
 
     An image folder's are its ``train`` and ``val`` (else ``test``) subfolders, or the parts
     ``data.val_fraction`` holds out of a folder without them (:mod:`simclr.data.folders`)."""
     spec = resolved_spec(config.data)
+    if config.measure_on == "val":
+        if spec.eval_val_split is None:
+            why = "the folder's val part is its reported split" if spec.layout else "0 holds none"
+            fraction = config.data.val_fraction
+            raise ConfigError(
+                f"measure_on='val' needs a validation split held out of {config.data.name}'s "
+                f"training split, and data.val_fraction={fraction} gives none ({why}): set "
+                "measure_on=test or data.val_fraction to a value in (0, 1)"
+            )
+        return spec.eval_train_split, spec.eval_val_split
     if spec.eval_train_split is None or spec.eval_test_split is None:
         how = "a labelled dataset (index, retrieve, embed and plot do not)"
         if config.data.name == "folder":
@@ -124,6 +138,21 @@ def evaluate_extractor(
                     )
                 },
             )
+    few = config.few_labels
+    protocols = tuple(p for p in ("knn", "linear") if mode in (p, "all"))
+    if few.fractions or few.per_class:
+        settings = {
+            "few_labels": asdict(few),
+            "knn": _knn_settings(config),
+            "protocols": protocols,
+            **_linear_settings(config),
+        }
+        run(
+            "few_labels",
+            "few labels",
+            settings,
+            lambda: few_label_results(train, test, config, protocols, progress),
+        )
     result["results_from_cache"] = from_cache
     return result
 
@@ -200,6 +229,10 @@ def evaluate(
     if mode not in MODES:
         raise ConfigError(f"mode {mode!r} is unknown: allowed: {', '.join(MODES)}")
     train_split, test_split = labelled_splits(config)
+    if config.few_labels.fractions or config.few_labels.per_class:  # refused before extraction
+        label_sets(
+            load_split(config.data, train_split, config.data.subset, config.seed).labels, config
+        )
     cache_dir = Path(cache_dir or loaded.run_dir / "features")
     start = time.perf_counter()
     results = {}

@@ -39,7 +39,27 @@ def _rows(results: dict) -> list[tuple[str, list[str]]]:
             for metric in ("top1", "top5"):
                 values = [results[n].get(key, {}).get(metric) for n in names]
                 rows.append((f"{label} {metric[:3]}-{metric[3:]}", [cell(v) for v in values]))
+    rows += _few_label_rows(results, cell)
     rows.append(("feature dim", [str(results[n]["feature_dim"]) for n in names]))
+    return rows
+
+
+def _few_label_rows(results: dict, cell) -> list[tuple[str, list[str]]]:
+    """Top-1 of every protocol on each few-label setting: "kNN k=200 top-1, 1% labels (540)"."""
+    names, rows = list(results), []
+    settings = next(iter(results.values())).get("few_labels", {})
+    for setting, first in settings.items():
+        about = f"{setting} labels ({first['labels']:,})"
+
+        def of(name: str, setting: str = setting) -> dict:
+            return results[name].get("few_labels", {}).get(setting, {})
+
+        for k in sorted(int(k) for k in first.get("knn", {})):
+            values = [of(n).get("knn", {}).get(str(k), {}).get("top1") for n in names]
+            rows.append((f"kNN k={k} top-1, {about}", [cell(v) for v in values]))
+        if "linear" in first:
+            values = [of(n).get("linear", {}).get("top1") for n in names]
+            rows.append((f"linear top-1, {about}", [cell(v) for v in values]))
     return rows
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from simclr.backbones import ENCODERS, FAMILIES
 from simclr.chunked import RUNNING_STATS
 from simclr.config.augment import AugmentConfig
+from simclr.config.encoder import EncoderConfig
 from simclr.data.config import DataConfig
 from simclr.errors import (
     check_choice,
@@ -26,33 +26,11 @@ HEAD_TYPES = ("none", "linear", "mlp")
 OPTIMIZERS = ("lars", "sgd", "adamw")
 LR_SCALINGS = ("linear", "sqrt", "none")
 EXTEND_CHOICES = ("continue", "restart", "constant", "replan")  # simclr.schedule
-STEMS = ("standard", "small", "strided", "pooled")
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true")
 LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")  # Lightning's loggers (simclr.run.loggers)
 # the widest representation h of a registered torchvision encoder is 7392 (regnet_y_128gf)
 WIDEST_REPRESENTATION = 8192
 MAX_HEAD_PARAMETERS = 2**30  # 4 GiB of float32 weights: far beyond any head the paper uses
-
-
-@dataclass
-class EncoderConfig:
-    name: str = "resnet18"  # a key of simclr.encoder.ENCODERS
-    # standard (7x7/2 conv + max-pool), small (3x3/1, no pool), strided (3x3/2, no pool),
-    # pooled (3x3/1 + max-pool), or auto: pooled below 64 px where the backbone has a stem
-    # max-pool (the most accuracy per CPU-minute on 28 px, docs/performance.md), else standard
-    stem: str = "auto"
-    residual: bool = True  # false removes every shortcut: the ResNet paper's plain network
-
-    def check(self) -> None:
-        check_choice("encoder.name", self.name, sorted(ENCODERS))
-        check_choice("encoder.stem", self.stem, ("auto", *STEMS))
-        if self.stem == "pooled":
-            family = FAMILIES[ENCODERS[self.name].family]
-            has_pool = family.stem_pool is not None
-            require(has_pool, "encoder.stem", "pooled", f"{self.name} has no stem max-pool to keep")
-        if not self.residual:
-            is_resnet = ENCODERS[self.name].family == "resnet"
-            require(is_resnet, "encoder.residual", False, "residual=false needs a ResNet encoder")
 
 
 @dataclass

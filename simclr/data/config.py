@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from simclr.data.held_out import with_val_split
 from simclr.data.registry import DATASETS, DatasetSpec, dataset_spec
 from simclr.errors import check_choice, check_subset, check_workers, require
 
@@ -25,9 +26,11 @@ class DataConfig:
     channels: int | None = None  # 1 or 3; null keeps the dataset's own
     subset: float | None = None  # fraction in (0, 1] or a count > 1 of training images
     val_subset: float | None = None  # the same for the labelled split used for validation
-    # name=folder without train/ and val/ subfolders: this fraction of each class held out
-    # (seeded) as split val, the rest is split train; null: the folder is the one split all
+    # part of each class of the labelled training split held out (seeded, the same rows for
+    # every run) as split val, which chooses; train is the rest. null: 0.1 for a registered
+    # dataset, none for a folder (its val/ or test/ subfolder, else the one split all); 0: none
     val_fraction: float | None = None
+    pretrain_on_val: bool = False  # true: pretraining also reads val's images (never its labels)
     batch_size: int = 256  # per device; the global batch N is this times the number of devices
     num_workers: int | None = None  # null: 0 for in-memory datasets, else 1 per core (<= 8)
     # where pretraining decodes a folder's JPEG files: workers (PIL, in the loader's workers),
@@ -49,9 +52,11 @@ class DataConfig:
         check_subset("data.val_subset", self.val_subset)
         fraction = self.val_fraction
         if fraction is not None:
-            require(0 < fraction < 1, "data.val_fraction", fraction, "must be in (0, 1) or null")
-            allowed = "only for name=folder (the other datasets have a test split): set it to null"
-            require(self.name == "folder", "data.val_fraction", fraction, allowed)
+            allowed = "must be in [0, 1) or null (0: no val split)"
+            require(0 <= fraction < 1, "data.val_fraction", fraction, allowed)
+            spec = dataset_spec(self.name)
+            held = spec.held_out_from is not None or self.name == "folder"
+            require(held or fraction == 0, "data.val_fraction", fraction, "needs labelled images")
 
     def check_for_pretraining(self) -> None:
         self.check()
@@ -62,12 +67,15 @@ class DataConfig:
 
 
 def resolved_spec(data: DataConfig) -> DatasetSpec:
-    """The spec of ``data``'s dataset with the splits it has as configured: an image folder's
-    from its subfolders or ``data.val_fraction`` (its class sets checked across splits)."""
+    """The spec of ``data``'s dataset with the splits it has as configured: a registered
+    dataset's ``val`` held out by ``data.val_fraction`` (:mod:`simclr.data.held_out`), an image
+    folder's from its subfolders or ``data.val_fraction`` (its class sets checked across
+    splits)."""
     spec = dataset_spec(data.name)
     if spec.layout is None:
-        return spec
-    return dataclasses.replace(spec, **asdict(spec.layout(data.path, data.val_fraction)))
+        return with_val_split(spec, data.val_fraction)
+    fraction = data.val_fraction or None  # a folder's 0, like null, holds nothing out
+    return dataclasses.replace(spec, **asdict(spec.layout(data.path, fraction)))
 
 
 def resolved_channels(data: DataConfig) -> int:

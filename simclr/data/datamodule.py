@@ -1,6 +1,6 @@
 """The LightningDataModule of pretraining: uint8 training batches in a seeded order and, where
-the dataset is labelled, a validation split for the online probe. A folder's JPEG files reach
-the device still encoded under ``data.decode`` (:mod:`simclr.data.encoded`)."""
+the dataset is labelled, the held-out validation split for the online probe. A folder's JPEG
+files reach the device still encoded under ``data.decode`` (:mod:`simclr.data.encoded`)."""
 
 from __future__ import annotations
 
@@ -34,16 +34,19 @@ class SimCLRDataModule(L.LightningDataModule):
             return
         config = self.config
         self.spec = resolved_spec(config)
-        self.train_set = load_split(config, self.spec.pretrain_split, config.subset, self.seed)
+        self.train_set = load_split(
+            config, self.spec.pretrain_split, config.subset, self.seed, config.pretrain_on_val
+        )
         if len(self.train_set) < config.batch_size:
             raise DataError(
                 f"data.batch_size={config.batch_size} exceeds the {len(self.train_set)} training "
                 "images: lower data.batch_size or enlarge data.subset"
             )
-        if self.spec.eval_test_split is not None:
-            self.val_set = load_split(
-                config, self.spec.eval_test_split, config.val_subset, self.seed
-            )
+        # the held-out val split where there is one (simclr.data.held_out): the test split is
+        # only for reporting, never for watching a run and choosing by it
+        probe_split = self.spec.eval_val_split or self.spec.eval_test_split
+        if probe_split is not None:
+            self.val_set = load_split(config, probe_split, config.val_subset, self.seed)
 
     @property
     def num_classes(self) -> int:

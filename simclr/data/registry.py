@@ -40,6 +40,12 @@ class DatasetSpec:
     # splits that depend on the files (an image folder): (path, val_fraction) -> the four
     # fields above for that folder (simclr.data.folders); None: the fixed ones above
     layout: Callable[..., FolderSplits] | None = None
+    # the labelled split a validation split ``val`` is held out of (data.val_fraction,
+    # simclr.data.held_out), and the splits whose first rows are that split's rows (STL-10's
+    # train+unlabeled): every one of them is read without the held-out rows
+    held_out_from: str | None = None
+    held_out_within: tuple[str, ...] = ()
+    eval_val_split: str | None = None  # the labelled split that chooses; set by resolved_spec
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -52,6 +58,8 @@ DATASETS: dict[str, DatasetSpec] = {
         pretrain_split="train",
         eval_train_split="train",
         eval_test_split="test",
+        held_out_from="train",
+        held_out_within=("train",),
     ),
     "cifar10": DatasetSpec(
         read=cifar_reader(torchvision.datasets.CIFAR10, "cifar10"),
@@ -62,6 +70,8 @@ DATASETS: dict[str, DatasetSpec] = {
         pretrain_split="train",
         eval_train_split="train",
         eval_test_split="test",
+        held_out_from="train",
+        held_out_within=("train",),
     ),
     "cifar100": DatasetSpec(
         read=cifar_reader(torchvision.datasets.CIFAR100, "cifar100"),
@@ -72,6 +82,8 @@ DATASETS: dict[str, DatasetSpec] = {
         pretrain_split="train",
         eval_train_split="train",
         eval_test_split="test",
+        held_out_from="train",
+        held_out_within=("train",),
     ),
     "stl10": DatasetSpec(
         read=read_stl10,
@@ -82,6 +94,8 @@ DATASETS: dict[str, DatasetSpec] = {
         pretrain_split="train+unlabeled",
         eval_train_split="train",
         eval_test_split="test",
+        held_out_from="train",
+        held_out_within=("train", "train+unlabeled"),
     ),
     "folder": DatasetSpec(
         read=read_folder,

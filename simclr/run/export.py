@@ -1,8 +1,10 @@
 """The pretrained f exported for use without this package: a plain torchvision state_dict.
 
-``encoder.pt`` holds the backbone's weights and buffers under torchvision's names, and
-``encoder.yaml`` the architecture (name, stem, input channels, residual) needed to rebuild the
-network around them; both are written atomically, so a reader never sees half a file.
+``encoder.pt`` holds the backbone's weights and buffers under torchvision's names (a
+``cifar_resnet``'s under :class:`simclr.small_resnets.CifarResNet`'s), and ``encoder.yaml`` the
+architecture (name, stem, input channels, residual; width and shortcut for a ``cifar_resnet``)
+needed to rebuild the network around them; both are written atomically, so a reader never sees
+half a file.
 """
 
 from __future__ import annotations

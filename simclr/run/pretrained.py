@@ -2,9 +2,11 @@
 
 Three sources give the same f: a run directory (its ``encoder.pt``, else its
 ``checkpoints/last.ckpt``), a Lightning checkpoint (``.ckpt``, the ``encoder.`` weights of the
-module) or an exported ``encoder.pt`` (a plain torchvision state_dict) with the ``encoder.yaml``
-beside it that names the architecture. Files are read with ``weights_only=True``: a file that
-would run code is refused, and so is one that does not fit the architecture, in one line.
+module) or an exported ``encoder.pt`` (a plain torchvision state_dict, or a ``cifar_resnet``'s)
+with the ``encoder.yaml`` beside it that names the architecture (one written before ``width``
+and ``shortcut`` existed gets their defaults, 1 and A). Files are read with
+``weights_only=True``: a file that would run code is refused, and so is one that does not fit
+the architecture, in one line.
 
 :func:`load_encoder` gives f alone, the torchvision network; :func:`load_pretrained` gives f with
 the run's preprocessing (:class:`PretrainedEncoder`), so that images as a user has them give the
@@ -45,7 +47,8 @@ class Pretrained:
 
 def load_encoder(path: str | Path) -> nn.Module:
     """The pretrained base encoder f of a run directory, a ``.ckpt`` or an ``encoder.pt``: the
-    torchvision network with its weights and its classifier replaced by the identity, so that
+    torchvision network (for a ``cifar_resnet``, :class:`simclr.small_resnets.CifarResNet`)
+    with its weights and its classifier replaced by the identity, so that
     ``model(images)`` is the representation h after global average pooling (SimCLR section 2.1,
     the output used for downstream tasks). Returned in eval mode (BatchNorm uses its running
     statistics); call ``.train()`` to fine-tune it."""

@@ -106,3 +106,23 @@ def test_out_dir_and_base_config_are_checked_when_read(tmp_path, write_ablation)
     path = write_ablation(tmp_path, base_config="none.yaml", runs=[{"name": "a"}])
     with pytest.raises(ConfigError, match=r"^base_config: .*none.yaml"):
         load_ablation(path)
+
+
+def test_a_sweep_measures_on_val_and_refuses_a_run_without_one_before_any_starts(
+    tmp_path, write_ablation
+):
+    runs = [{"name": "all-train", "overrides": ["data.val_fraction=0"]}]
+    config = load_ablation(write_ablation(tmp_path, runs=runs, include_base=True))
+    assert config.eval.measure_on == "val"  # a sweep chooses: never on the test split
+    with pytest.raises(ConfigError, match="run 'all-train': eval.measure_on='val' needs") as error:
+        check_all_runs(config, tmp_path / "runs")
+    assert "\n" not in str(error.value) and not (tmp_path / "runs").exists()
+    test = write_ablation(tmp_path, runs=runs, eval={"measure_on": "test"})
+    assert len(check_all_runs(load_ablation(test), tmp_path / "runs")) == 2
+
+
+def test_an_unknown_measured_split_is_one_line(tmp_path, write_ablation):
+    path = write_ablation(tmp_path, runs=[{"name": "a", "overrides": []}])
+    with pytest.raises(ConfigError, match=r"eval\.measure_on='train'.*test, val") as error:
+        load_ablation(path, ["eval.measure_on=train"])
+    assert "\n" not in str(error.value)

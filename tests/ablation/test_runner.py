@@ -14,6 +14,7 @@ from ablation.config import load_ablation
 from ablation.report import write_markdown, write_plot
 from ablation.results import latest_rows, read_results
 from ablation.runner import _pretrain_or_resume, run_sweep
+from simclr.data.registry import DATASETS
 from simclr.errors import ConfigError
 
 
@@ -91,8 +92,12 @@ def test_a_missing_logger_package_stops_the_sweep_before_any_run(
 
 
 @pytest.mark.slow
-def test_each_runs_evaluation_is_logged_to_its_own_runs(tmp_path, synthetic) -> None:
+def test_each_runs_evaluation_is_logged_to_its_own_runs(tmp_path, synthetic, monkeypatch) -> None:
     from mlflow.tracking import MlflowClient
+
+    # a dataset that holds val out of train, where a sweep measures (eval.measure_on=val)
+    held_out = synthetic.spec_with_val()
+    monkeypatch.setitem(DATASETS, synthetic.name, held_out)
 
     path = tmp_path / "tiny.yaml"
     content = {

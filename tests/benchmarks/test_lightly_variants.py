@@ -98,9 +98,19 @@ def fake_lightly(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
 
 
 # ----------------------------------------------------------------------------- the encoder
-def test_build_encoder_builds_the_projects_encoder_from_its_description(variants) -> None:
+@pytest.mark.parametrize(
+    "reference",
+    [
+        lambda: Encoder("resnet18", "strided", 3, False),
+        lambda: Encoder("cifar_resnet8", "small", 1, True, width=2, shortcut="B"),
+    ],
+    ids=["torchvision", "cifar_resnet"],
+)
+def test_build_encoder_builds_the_projects_encoder_from_its_description(
+    variants, reference
+) -> None:
     torch.manual_seed(0)
-    reference = Encoder("resnet18", "strided", 3, False)
+    reference = reference()
     description = json.loads(json.dumps(reference.describe()))  # as quality.py's spec holds it
     torch.manual_seed(0)
     built = variants.build_encoder({"encoder": description})
@@ -146,7 +156,8 @@ def test_the_encoder_loads_from_its_file_without_lightning_kornia_or_omegaconf(
         "init_ran": False,
         "package_path": [str(ROOT / "simclr")],
         "encoder_file": str(ROOT / "simclr" / "encoder.py"),
-        "simclr_modules": ["simclr", "simclr.backbones", "simclr.encoder"],
+        # the small ResNets' module needs torch alone
+        "simclr_modules": ["simclr", "simclr.backbones", "simclr.encoder", "simclr.small_resnets"],
     }
     torch.manual_seed(0)
     expected = Encoder("resnet18", "pooled", 1, True).state_dict()

@@ -163,16 +163,16 @@ CASES: list[tuple[str, Case, str]] = [
         "data.channels=3 does not fit",
     ),
     (
-        "val_fraction 0",
+        "val_fraction below 0",
         lambda r, t, s: [
             "eval",
             "--checkpoint",
             str(r),
             "data.name=folder",
             f"data.path={t}",
-            "data.val_fraction=0",
+            "data.val_fraction=-0.1",
         ],
-        "data.val_fraction=0.0 is invalid",
+        "data.val_fraction=-0.1 is invalid",
     ),
     (
         "val_fraction 1",

@@ -82,6 +82,7 @@ def one_step(
     per_device_batch: int,
     accelerator: str,
     chunk_size: int | None = None,
+    *overrides: str,
 ) -> dict:
     """The weights before and after one optimizer step over all IMAGES, and the logged loss."""
     config = load_config(
@@ -104,6 +105,7 @@ def one_step(
             "optimizer.weight_decay=0",
             f"trainer.chunk_size={chunk_size or 'null'}",
             f"run.name={accelerator}{devices}-{chunk_size}",
+            *overrides,
         ),
     )
     L.seed_everything(0, workers=True, verbose=False)
@@ -139,6 +141,19 @@ def test_two_processes_take_the_same_step_as_one_with_the_global_batch(
     one process with the whole global batch in one pass."""
     one = one_step(tmp_path, fashion_mnist_root, 1, IMAGES, accelerator)
     two = one_step(tmp_path, fashion_mnist_root, 2, IMAGES // 2, accelerator, chunk_size)
+    assert_same_step(one, two)
+
+
+def test_two_processes_train_a_small_resnet_as_one(tmp_path: Path, fashion_mnist_root: Path):
+    """The ResNet paper's ResNet-20 (width 2, option B) in chunks on 2 gloo ranks, as one."""
+    small = ["encoder.name=cifar_resnet20", "encoder.width=2", "encoder.shortcut=B"]
+    one = one_step(tmp_path, fashion_mnist_root, 1, IMAGES, "cpu", None, *small)
+    two = one_step(tmp_path, fashion_mnist_root, 2, IMAGES // 2, "cpu", 3, *small)
+    assert one["before"]["encoder.backbone.layer2.0.shortcut.0.weight"].shape == (64, 32, 1, 1)
+    assert_same_step(one, two)
+
+
+def assert_same_step(one: dict, two: dict) -> None:
     for key, tensor in one["before"].items():  # the same start
         assert torch.equal(tensor, two["before"][key]), key
     # the loss over 2N - 2 negatives of the global batch, not N - 2 of each rank's half

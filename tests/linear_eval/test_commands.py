@@ -368,7 +368,9 @@ def test_a_second_eval_prints_the_same_table_without_refitting(
     second = capsys.readouterr().out
     assert len(fits) == first_fits and second == first and "linear top-1" in second
     report = json.loads((run_dir / "eval.json").read_text())
-    assert report["results"]["raw pixels"]["results_from_cache"] == ["knn", "linear"]
+    cached = ["knn", "linear", "few_labels"]
+    assert report["results"]["raw pixels"]["results_from_cache"] == cached
+    assert "linear top-1, 10% labels (8)" in second  # few labels, in the same table
     assert main([*command, "linear.epochs=2"]) == 0  # another setting: fitted again
     assert len(fits) > first_fits
 

@@ -82,7 +82,7 @@ def test_simclr_evaluation_prints_its_phases_unless_quiet(
     run_dir: Path, synthetic, capsys, quiet: bool
 ) -> None:
     loaded = load_encoder(run_dir)
-    overrides = [] if quiet else ["features.progress_bar=true"]
+    overrides = ["few_labels.fractions=[]"] + ([] if quiet else ["features.progress_bar=true"])
     config = synthetic.eval_config(loaded.pretrain_config, *overrides, "linear.augment=true")
     cache = run_dir / "features"
     evaluate_extractor(loaded.extractor, config, "all", cache, augmented=True)

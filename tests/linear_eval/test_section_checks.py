@@ -26,6 +26,7 @@ INVALID = {
     "features": "features.batch_size=0",
     "knn": "knn.temperature=0",
     "linear": "linear.lr=0",
+    "few_labels": "few_labels.fractions=[2.0]",
     "baselines": "baselines.raw_pixels=maybe",  # two switches: only their type can be wrong
     "retrieval": "retrieval.top_k=0",
     "embed": "embed.csv_max_rows=-1",

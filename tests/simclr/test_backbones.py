@@ -1,4 +1,5 @@
-"""The registry of torchvision backbones that can serve as f (simclr/backbones.py)."""
+"""The registry of networks that can serve as f (simclr/backbones.py): torchvision's by family,
+and the ResNet paper's small-image networks by depth."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ import pytest
 import torchvision
 from torch import nn
 
-from simclr.backbones import ENCODERS, FAMILIES, RESNET, BackboneFamily, EncoderSpec
+from simclr.backbones import (
+    ENCODERS,
+    FAMILIES,
+    RESNET,
+    SMALL_RESNET,
+    BackboneFamily,
+    EncoderSpec,
+    encoder_spec,
+)
 
 
 @pytest.mark.parametrize(
@@ -41,10 +50,35 @@ def test_networks_of_other_families_are_not_registered(name: str) -> None:
 
 def test_every_registered_network_exists_in_torchvision_and_has_a_known_family() -> None:
     available = set(torchvision.models.list_models(module=torchvision.models))
-    assert set(ENCODERS) <= available
-    assert {spec.family for spec in ENCODERS.values()} == set(FAMILIES)
+    torchvision_names = {n for n, spec in ENCODERS.items() if spec.family != SMALL_RESNET}
+    assert torchvision_names <= available
+    assert {ENCODERS[name].family for name in torchvision_names} == set(FAMILIES)
     assert all(spec.name == name for name, spec in ENCODERS.items())
     assert FAMILIES["resnet"] is RESNET
+
+
+def test_the_resnet_papers_small_networks_are_listed_at_its_depths() -> None:
+    small = {name for name, spec in ENCODERS.items() if spec.family == SMALL_RESNET}
+    assert small == {f"cifar_resnet{d}" for d in (20, 32, 44, 56, 110, 1202)}
+    assert not small & set(torchvision.models.list_models(module=torchvision.models))
+
+
+@pytest.mark.parametrize("name", ["cifar_resnet8", "cifar_resnet14", "cifar_resnet26"])
+def test_any_depth_6n_plus_2_is_a_small_resnet(name: str) -> None:
+    assert name not in ENCODERS
+    assert encoder_spec(name) == EncoderSpec(name, SMALL_RESNET)
+
+
+@pytest.mark.parametrize(
+    "name", ["cifar_resnet21", "cifar_resnet2", "cifar_resnet020", "cifar_resnet", "resnet9"]
+)
+def test_other_names_have_no_entry(name: str) -> None:
+    assert encoder_spec(name) is None
+
+
+def test_a_listed_name_has_its_entry() -> None:
+    assert encoder_spec("resnet18") is ENCODERS["resnet18"]
+    assert encoder_spec("cifar_resnet56") is ENCODERS["cifar_resnet56"]
 
 
 @pytest.mark.parametrize(

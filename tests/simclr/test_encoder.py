@@ -1,4 +1,5 @@
-"""The base encoder f of simclr/encoder.py: sizes, stems, plain networks, state_dicts."""
+"""The base encoder f of simclr/encoder.py: sizes, stems, plain networks, state_dicts; the
+ResNet paper's small networks through it (their own tests: test_small_resnets.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import torchvision
 from torch import nn
 
 from simclr.backbones import ENCODERS
-from simclr.encoder import Encoder, PlainBlock, resolved_stem
+from simclr.encoder import Encoder, PlainBlock, build_encoder, resolved_stem
+from simclr.small_resnets import CifarResNet
 
 
 def images(batch: int = 2, channels: int = 3, size: int = 32) -> torch.Tensor:
@@ -223,15 +225,89 @@ def test_state_dict_loads_strictly_into_torchvision(stem: str, in_channels: int)
         torch.testing.assert_close(model(x), encoder(x))
 
 
-def test_describe_has_what_rebuilds_the_encoder() -> None:
-    encoder = Encoder("resnet34", stem="small", in_channels=1, residual=False)
-    description = encoder.describe()
-    assert description == {
-        "name": "resnet34",
+DESCRIBED = {
+    "name": "resnet34",
+    "stem": "small",
+    "in_channels": 1,
+    "residual": False,
+    "feature_dim": 512,
+}
+# a cifar_resnet's adds its width and shortcut, the settings only it reads, before feature_dim
+SMALL_DESCRIBED = {"name": "cifar_resnet14", "stem": "small", "in_channels": 1, "residual": False}
+SMALL_DESCRIBED.update(width=2, shortcut="B", feature_dim=128)
+
+
+@pytest.mark.parametrize("description", [DESCRIBED, SMALL_DESCRIBED], ids=["torchvision", "small"])
+def test_describe_has_what_rebuilds_the_encoder(description: dict) -> None:
+    arguments = {k: v for k, v in description.items() if k != "feature_dim"}
+    encoder = Encoder(**arguments)
+    assert encoder.describe() == description
+    assert list(encoder.describe()) == list(description)  # encoder.yaml's order
+    rebuilt = Encoder(**arguments)
+    rebuilt.load_state_dict(encoder.state_dict(), strict=True)
+
+
+# ----------------------------------------------------------------------------- cifar_resnet
+@pytest.mark.parametrize(
+    "name, width, channels, size, feature_dim",
+    [
+        ("cifar_resnet20", 1, 3, 32, 64),
+        ("cifar_resnet20", 2, 1, 28, 128),
+        ("cifar_resnet26", 4, 1, 16, 256),  # any depth 6n+2, listed or not
+    ],
+)
+def test_a_cifar_resnet_gives_a_64k_dimensional_h(name, width, channels, size, feature_dim):
+    encoder = Encoder(name, in_channels=channels, width=width).eval()
+    assert isinstance(encoder.backbone, CifarResNet)
+    assert encoder.feature_dim == encoder.backbone.feature_dim == feature_dim
+    with torch.no_grad():
+        assert encoder(images(channels=channels, size=size)).shape == (2, feature_dim)
+
+
+@pytest.mark.parametrize("stem", [None, "auto", "small"])
+def test_a_cifar_resnets_stem_is_its_own(stem: str | None) -> None:
+    encoder = Encoder("cifar_resnet20", stem=stem, in_channels=1)
+    assert encoder.stem == "small"
+    conv = encoder.backbone.conv1
+    assert (conv.kernel_size, conv.stride, conv.in_channels) == ((3, 3), (1, 1), 1)
+    assert spatial_size_entering(encoder.backbone.layer1, encoder, images(channels=1)) == (32, 32)
+
+
+def test_auto_stem_of_a_cifar_resnet_is_small_at_any_size() -> None:
+    for size in (28, 32, 224):
+        assert resolved_stem("auto", "cifar_resnet56", size) == "small"
+        assert resolved_stem("auto", "cifar_resnet14", size) == "small"
+
+
+@pytest.mark.parametrize(
+    "arguments, refusal",
+    [
+        ({"name": "cifar_resnet21"}, "encoder.name='cifar_resnet21' is invalid: depth 21 is"),
+        ({"name": "cifar_resnet20", "stem": "standard"}, "encoder.stem='standard' is invalid"),
+        ({"name": "cifar_resnet20", "stem": "pooled"}, "encoder.stem='pooled' is invalid"),
+        ({"name": "resnet18", "width": 2}, "encoder.width=2 is invalid: width multiplies"),
+        ({"name": "resnet18", "shortcut": "B"}, "encoder.shortcut='B' is invalid"),
+        ({"name": "cifar_resnet20", "width": 0}, "encoder.width=0 is invalid"),
+        ({"name": "cifar_resnet20", "shortcut": "C"}, "encoder.shortcut='C' is invalid"),
+    ],
+)
+def test_cifar_resnet_settings_are_refused_in_one_line(arguments: dict, refusal: str) -> None:
+    with pytest.raises(ValueError, match=f"^{refusal}") as error:
+        Encoder(**arguments)
+    assert "\n" not in str(error.value)
+
+
+def test_build_encoder_passes_width_and_shortcut(make_config) -> None:
+    overrides = ["encoder.name=cifar_resnet8", "encoder.width=2", "encoder.shortcut=B"]
+    config = make_config(*overrides, "data.channels=1")
+    encoder = build_encoder(config)
+    assert encoder.describe() == {
+        "name": "cifar_resnet8",
         "stem": "small",
         "in_channels": 1,
-        "residual": False,
-        "feature_dim": 512,
+        "residual": True,
+        "width": 2,
+        "shortcut": "B",
+        "feature_dim": 128,
     }
-    rebuilt = Encoder(**{k: v for k, v in description.items() if k != "feature_dim"})
-    rebuilt.load_state_dict(encoder.state_dict(), strict=True)
+    assert isinstance(encoder.backbone.layer2[0].shortcut, nn.Sequential)  # option B

@@ -55,6 +55,17 @@ def test_random_encoder_is_seeded_and_not_the_pretrained_one(run_dir: Path) -> N
     assert first.model.describe() == pretrained.encoder.describe()
 
 
+@pytest.mark.parametrize("residual", [True, False])
+def test_random_init_of_a_wide_small_resnet_is_the_same_network(residual: bool) -> None:
+    from simclr.encoder import Encoder
+
+    like = Encoder("cifar_resnet20", in_channels=1, residual=residual, width=2, shortcut="B")
+    baseline = random_encoder(like, seed=0).model
+    assert baseline.describe() == like.describe()  # width, shortcut and plainness kept
+    shapes = {name: tensor.shape for name, tensor in like.state_dict().items()}
+    assert {name: tensor.shape for name, tensor in baseline.state_dict().items()} == shapes
+
+
 def test_raw_pixels_flatten_the_image() -> None:
     extractor = raw_pixels()
     images = torch.arange(24.0).view(2, 3, 2, 2)

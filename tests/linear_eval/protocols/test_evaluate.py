@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -118,6 +119,7 @@ def test_an_imagenet_layout_folder_gives_the_knn_accuracy_of_the_same_idx_images
         loaded.pretrain_config,
         *common,
         "data.name=fashion_mnist",
+        "data.val_fraction=0",  # the folder was drawn from the whole training split
         "data.subset=200",
         "data.val_subset=100",
     )
@@ -235,3 +237,40 @@ def test_float16_cached_features_give_the_results_of_float32_ones(run_dir: Path,
         # inputs 2^-11 apart train a layer a little apart: at most one of the 32 test images
         for metric in ("top1", "top5"):
             assert abs(half["linear"][metric] - single["linear"][metric]) <= 1 / 32
+
+
+def test_measure_on_val_measures_the_held_out_part_and_train_never_holds_it(
+    run_dir: Path, synthetic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simclr.data.registry import DATASETS
+
+    held_out = synthetic.spec_with_val()
+    monkeypatch.setitem(DATASETS, synthetic.name, held_out)
+    loaded = load_encoder(run_dir)
+    reports = {
+        split: evaluate(
+            loaded,
+            synthetic.eval_config(
+                loaded.pretrain_config, f"measure_on={split}", "few_labels.fractions=[]"
+            ),
+            "knn",
+            run_dir / "cache",
+        )
+        for split in ("test", "val")
+    }
+    test, val = (reports[split]["results"][RAW_PIXELS] for split in ("test", "val"))
+    # 16 training images a class, 10 % of each (2) held out: 56 train, 8 val; test untouched
+    assert (test["train"]["images"], test["test"]["images"]) == (56, 32)
+    assert (val["train"]["images"], val["test"]["images"]) == (56, 8)
+    assert reports["val"]["test_split"] == "val" and reports["test"]["test_split"] == "test"
+    assert test["train"]["cache"] == val["train"]["cache"]  # the same rows, cached once
+    train_rows = set(np.load(Path(val["train"]["cache"]) / "indices.npy").tolist())
+    assert len(train_rows) == 56
+
+
+def test_measure_on_val_without_a_val_split_is_one_line(run_dir: Path, synthetic) -> None:
+    loaded = load_encoder(run_dir)
+    config = synthetic.eval_config(loaded.pretrain_config, "measure_on=val")
+    with pytest.raises(ConfigError, match="measure_on='val' needs a validation split") as error:
+        labelled_splits(config)
+    assert "\n" not in str(error.value)

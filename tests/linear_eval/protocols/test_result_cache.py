@@ -18,6 +18,7 @@ from linear_eval.protocols.evaluate import evaluate_extractor
 from linear_eval.protocols.result_cache import cached_result, result_key, result_path
 
 pytestmark = pytest.mark.usefixtures("single_thread")
+NO_FEW_LABELS = "few_labels.fractions=[]"
 
 
 def _features(key: str, sha: str = "0" * 64) -> Features:
@@ -86,8 +87,8 @@ def test_a_second_evaluation_reads_the_results_and_a_changed_setting_refits(
     loaded = load_encoder(run_dir)
     cache = run_dir / "features"
 
-    def run(*overrides: str) -> dict:
-        config = synthetic.eval_config(loaded.pretrain_config, *overrides)
+    def run(*overrides: str) -> dict:  # few labels off: their fits are counted in their tests
+        config = synthetic.eval_config(loaded.pretrain_config, NO_FEW_LABELS, *overrides)
         return evaluate_extractor(loaded.extractor, config, "all", cache)
 
     first = run()
@@ -115,7 +116,7 @@ def test_the_crop_and_flip_probe_is_cached_too(
     run_dir: Path, synthetic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loaded = load_encoder(run_dir)
-    config = synthetic.eval_config(loaded.pretrain_config)
+    config = synthetic.eval_config(loaded.pretrain_config, NO_FEW_LABELS)
     probe, calls = evaluate_module.augmented_linear_probe, []
     monkeypatch.setattr(
         evaluate_module,

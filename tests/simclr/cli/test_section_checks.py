@@ -58,6 +58,7 @@ def test_ablate_refuses_an_invalid_value_of_each_section_before_any_run(
             "out_dir": str(tmp_path / "sweeps"),
             "base_overrides": [*base, override] if where == "base" else base,
             "runs": [{"name": "changed", "overrides": [override if where == "run" else ok]}],
+            "eval": {"measure_on": "test"},  # the synthetic dataset holds no val split out
         }
         path = tmp_path / f"{section}.yaml"
         path.write_text(OmegaConf.to_yaml(OmegaConf.create(sweep)))

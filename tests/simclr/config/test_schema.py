@@ -47,6 +47,21 @@ BAD_OVERRIDES = [
     (["encoder.stem=tiny"], "encoder.stem"),
     (["encoder.name=regnet_y_400mf", "encoder.stem=pooled"], "encoder.stem"),  # no max-pool
     (["encoder.name=densenet121", "encoder.residual=false"], "encoder.residual"),
+    (["encoder.name=cifar_resnet21"], "encoder.name"),
+    (["encoder.name=cifar_resnet2"], "encoder.name"),  # n = 0
+    (["encoder.name=cifar_resnetx"], "encoder.name"),
+    (["encoder.width=0"], "encoder.width"),
+    (["encoder.width=-1"], "encoder.width"),
+    (["encoder.width=1.5"], "encoder.width"),  # OmegaConf's int
+    (["encoder.width=2"], "encoder.width"),  # resnet18: no width
+    (["encoder.name=cifar_resnet1202", "encoder.width=8"], "encoder.width"),  # 4.9 GiB
+    (["encoder.name=cifar_resnet6000002"], "encoder.name"),  # a million blocks a stage
+    (["encoder.shortcut=C"], "encoder.shortcut"),
+    (["encoder.shortcut=B"], "encoder.shortcut"),  # resnet18 keeps its own
+    (["encoder.name=cifar_resnet20", "encoder.shortcut=a"], "encoder.shortcut"),
+    (["encoder.name=cifar_resnet20", "encoder.stem=standard"], "encoder.stem"),
+    (["encoder.name=cifar_resnet20", "encoder.stem=strided"], "encoder.stem"),
+    (["encoder.name=cifar_resnet20", "encoder.stem=pooled"], "encoder.stem"),
     (["data.name=imagenet9"], "data.name"),
     (["data.name=folder"], "data.path"),
     (["head.type=deep"], "head.type"),
@@ -61,10 +76,11 @@ BAD_OVERRIDES = [
     (["data.subset=-3"], "data.subset"),
     (["data.subset=2.5"], "data.subset"),
     (["data.val_subset=0"], "data.val_subset"),
-    (["data.name=folder", "data.path=x", "data.val_fraction=0"], "data.val_fraction"),
+    (["data.name=folder", "data.path=x", "data.val_fraction=1.5"], "data.val_fraction"),
     (["data.name=folder", "data.path=x", "data.val_fraction=1"], "data.val_fraction"),
     (["data.name=folder", "data.path=x", "data.val_fraction=-0.2"], "data.val_fraction"),
-    (["data.val_fraction=0.2"], "data.val_fraction"),  # fashion_mnist has its own test split
+    (["data.val_fraction=nan"], "data.val_fraction"),
+    (["data.pretrain_on_val=maybe"], "data.pretrain_on_val"),
     (["data.channels=2"], "data.channels"),
     (["data.decode=gpu"], "data.decode"),
     (["augment.pipeline=kornia"], "augment.pipeline"),
@@ -102,6 +118,9 @@ SECTION_CHECKS = [
     (DataConfig(decode="gpu"), "data.decode='gpu'"),
     (AugmentConfig(), None),
     (EncoderConfig(stem="tiny"), "encoder.stem='tiny'"),
+    (EncoderConfig(width=0), "encoder.width=0"),
+    (EncoderConfig(name="cifar_resnet20", shortcut="C"), "encoder.shortcut='C'"),
+    (EncoderConfig(name="cifar_resnet21"), "encoder.name='cifar_resnet21'"),
     (HeadConfig(output_dim=0), "head.output_dim=0"),
     (HeadConfig(layers=1), "head.layers=1"),
     # sizes that allocate: refused from their widths before torch is asked for terabytes
@@ -150,3 +169,29 @@ def test_the_whole_config_checks_every_section_and_finiteness() -> None:
     config.augment.crop.ratio = [0.75, float("inf")]  # inside (0, inf]: only finiteness fails
     with pytest.raises(ConfigError, match="augment.crop.ratio=.* must be a finite number"):
         config.check()
+
+
+def test_a_cifar_resnet_of_a_depth_not_6n_plus_2_is_refused_saying_why() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(None, ["encoder.name=cifar_resnet21"])
+    assert str(error.value) == (
+        "encoder.name='cifar_resnet21' is invalid: depth 21 is not 6n+2 for an integer n >= 1 "
+        "(allowed: cifar_resnet8, 14, 20, 26, ...; the paper's: cifar_resnet20, 32, 44, 56, "
+        "110, 1202)"
+    )
+    with pytest.raises(ConfigError, match="^encoder.name='resnet9' is invalid: allowed: .*"):
+        load_config(None, ["encoder.name=resnet9"])  # an unknown name: the list
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["encoder.name=cifar_resnet20"],
+        ["encoder.name=cifar_resnet26", "encoder.width=2", "encoder.shortcut=B"],
+        ["encoder.name=cifar_resnet8", "encoder.residual=false", "encoder.stem=small"],
+        ["encoder.name=cifar_resnet1202", "encoder.width=4"],
+    ],
+)
+def test_cifar_resnet_settings_load(overrides: list[str]) -> None:
+    config = load_config(None, overrides)
+    assert config.encoder.name == overrides[0].split("=")[1]

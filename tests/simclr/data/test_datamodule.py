@@ -41,7 +41,8 @@ def test_fashion_mnist_subset_and_data_module(fashion_mnist_root: Path, data_con
     )
     datamodule = SimCLRDataModule(config, seed=3)
     datamodule.setup()
-    assert (len(datamodule.train_set), len(datamodule.val_set)) == (600, 50)
+    # 1 % of the 54,000 training images left once val holds 6,000 out; 50 of val's 6,000
+    assert (len(datamodule.train_set), len(datamodule.val_set)) == (540, 50)
     assert datamodule.num_classes == 10
     images, labels = next(iter(datamodule.train_dataloader()))
     assert images.shape == (32, 1, 16, 16) and images.dtype == torch.uint8
@@ -52,7 +53,8 @@ def test_training_batches_are_full_in_the_seeded_order_and_validation_keeps_all(
     cifar10_root, data_config
 ) -> None:
     root, images, labels = cifar10_root
-    datamodule = SimCLRDataModule(data_config(root, "cifar10", image_size=32, batch_size=4), 5)
+    config = data_config(root, "cifar10", image_size=32, batch_size=4, val_fraction=0)
+    datamodule = SimCLRDataModule(config, 5)  # val_fraction=0: no val, the probe on test
     loader = datamodule.train_dataloader()
     assert isinstance(loader.sampler, EpochSampler) and loader.sampler.seed == 5
     order = list(EpochSampler(10, 4, seed=5))

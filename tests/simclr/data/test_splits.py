@@ -52,8 +52,10 @@ def test_cifar10_resizes_and_converts_channels(cifar10_root, data_config) -> Non
 
 def test_unknown_split_is_refused(stl10_root, data_config) -> None:
     root, _ = stl10_root
-    with pytest.raises(DataError, match="split 'val' of stl10 is unknown"):
-        load_split(data_config(root, "stl10"), "val")
+    with pytest.raises(DataError, match="split 'extra' of stl10 is unknown"):
+        load_split(data_config(root, "stl10"), "extra")
+    with pytest.raises(DataError, match="split 'val' of stl10 is unknown"):  # none held out
+        load_split(data_config(root, "stl10", val_fraction=0), "val")
 
 
 # ----------------------------------------------------------------------------- subsets

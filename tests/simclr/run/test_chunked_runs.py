@@ -145,3 +145,30 @@ def test_a_run_resumed_with_chunks_set_or_unset_continues_its_steps(
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 9
     assert checkpoint["lr_schedulers"][0]["last_epoch"] == 9  # one schedule step a step
+
+
+def test_a_wide_cifar_resnet_trains_in_chunks_and_is_read_back(synthetic) -> None:
+    """The ResNet paper's ResNet-20 at width 2 (h 128-d) with option B, pretrained in chunks:
+    every BatchNorm, the projections' included, kept its running statistics once a chunk, and
+    the exported encoder.pt gives the checkpoint's f."""
+    from simclr.run.pretrained import load_encoder
+    from simclr.small_resnets import CifarResNet
+
+    settings = ["encoder.name=cifar_resnet20", "encoder.width=2", "encoder.shortcut=B"]
+    settings += ["trainer.chunk_size=4", "trainer.max_steps=3", "trainer.log_every_n_steps=1"]
+    settings.append("run.name=cifar")
+    summary = pretrain(synthetic.pretrain_config(*settings), quiet=True)
+    assert summary.global_step == 3
+    run_dir = Path(summary.run_dir)
+    weights = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    tracked = {k: int(v) for k, v in weights.items() if k.endswith("num_batches_tracked")}
+    assert "encoder.backbone.layer3.0.shortcut.1.num_batches_tracked" in tracked
+    assert len(tracked) == 1 + 9 * 2 + 2 + 1  # stem, 9 blocks of 2, 2 projections, g's BN
+    assert set(tracked.values()) == {6}  # 2 chunks of 4 in a batch of 8, 3 steps
+    exported = load_encoder(run_dir)  # its encoder.pt and encoder.yaml
+    checkpointed = load_encoder(run_dir / "checkpoints" / "last.ckpt")
+    assert isinstance(exported, CifarResNet) and exported.feature_dim == 128
+    images = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        h = exported(images)
+        assert torch.equal(h, checkpointed(images)) and h.shape == (3, 128)

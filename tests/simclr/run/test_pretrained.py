@@ -10,12 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from omegaconf import OmegaConf
 from torch import nn
 
 from simclr.config import load_config
 from simclr.errors import ConfigError
 from simclr.module import SimCLR
-from simclr.run.pretrained import load_encoder, read_pretrained
+from simclr.run.pretrained import load_encoder, load_pretrained, read_pretrained
+from simclr.small_resnets import CifarResNet
+from tests.conftest import save_run
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -113,6 +116,9 @@ ARCHITECTURES = {
     "pooled-3-channels": ["encoder.stem=pooled", "data.channels=3"],
     # the default stem: pooled below 64 px, as SimCLR.from_config resolves it
     "auto-stem": ["encoder.stem=auto"],
+    # the ResNet paper's small network, wide, with projections, plain (no torchvision keys)
+    "cifar-resnet": ["encoder.name=cifar_resnet14", "encoder.width=2", "encoder.shortcut=B"],
+    "plain-cifar-resnet": ["encoder.name=cifar_resnet8", "encoder.residual=false"],
 }
 
 
@@ -125,6 +131,50 @@ def test_a_checkpoint_rebuilds_the_architecture_its_config_names(
     path = save_checkpoint(module, tmp_path / "other" / "checkpoints" / "last.ckpt")
     encoder = read_pretrained(path).encoder
     assert encoder.describe() == module.encoder.describe()  # the architecture that trained
+    expected = module.encoder.state_dict()
+    assert all(torch.equal(t, expected[k]) for k, t in encoder.state_dict().items())
+
+
+def cifar_run(synthetic, *overrides: str) -> tuple[Path, SimCLR]:
+    """A run of a wide cifar_resnet whose BatchNorm buffers moved off their initial values."""
+    config = synthetic.pretrain_config("encoder.name=cifar_resnet8", *overrides)
+    torch.manual_seed(0)
+    module = SimCLR.from_config(config, num_classes=synthetic.classes)
+    module.encoder(torch.rand(4, 1, 16, 16))  # in training mode: the running statistics move
+    return save_run(module, config, synthetic.tmp_path / "cifar"), module
+
+
+def test_an_exported_cifar_resnet_loads_back_with_the_same_h(synthetic) -> None:
+    run_dir, module = cifar_run(synthetic, "encoder.width=2", "encoder.shortcut=B")
+    description = OmegaConf.to_container(OmegaConf.load(run_dir / "encoder.yaml"))
+    assert description == module.encoder.describe()
+    assert (description["width"], description["shortcut"], description["feature_dim"]) == (
+        2,
+        "B",
+        128,
+    )
+    expected = module.encoder.eval()
+    images = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    model = load_encoder(export_copy(run_dir, synthetic.tmp_path / "shipped"))
+    assert isinstance(model, CifarResNet)
+    with torch.no_grad():
+        # not bit for bit: the module trains channels_last, the file loads contiguous
+        torch.testing.assert_close(model(images), expected(images))
+        pretrained = load_pretrained(run_dir)
+        assert pretrained(torch.randint(0, 256, (2, 1, 16, 16), dtype=torch.uint8)).shape == (
+            2,
+            128,
+        )
+
+
+def test_an_encoder_yaml_written_before_width_and_shortcut_still_loads(synthetic) -> None:
+    run_dir, module = cifar_run(synthetic)
+    description = OmegaConf.to_container(OmegaConf.load(run_dir / "encoder.yaml"))
+    del description["width"], description["shortcut"]
+    (run_dir / "encoder.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(description)))
+    encoder = read_pretrained(run_dir / "encoder.pt").encoder
+    assert (encoder.width, encoder.shortcut) == (1, "A")
+    assert encoder.describe() == module.encoder.describe()
     expected = module.encoder.state_dict()
     assert all(torch.equal(t, expected[k]) for k, t in encoder.state_dict().items())
 

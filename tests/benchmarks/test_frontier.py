@@ -1,0 +1,58 @@
+"""benchmarks/frontier.py: a run's eval.json read into one row of metrics per extractor and
+few-label setting, and the step time of a candidate from two run lengths, checked by hand."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "frontier.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("benchmark_frontier", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return module
+
+
+def protocols(knn10: float, knn200: float, linear: float, few: float) -> dict:
+    return {
+        "knn": {"10": {"top1": knn10}, "200": {"top1": knn200}},
+        "linear": {"top1": linear},
+        "few_labels": {"1%": {"knn": {"200": {"top1": few - 0.1}}, "linear": {"top1": few}}},
+    }
+
+
+def test_a_run_gives_every_protocol_of_every_extractor_and_its_minutes(tmp_path: Path) -> None:
+    script = load_script()
+    results = {
+        "pretrained": protocols(0.9, 0.8, 0.85, 0.7),
+        "raw pixels": protocols(0.8, 0.7, 0.75, 0.6),
+    }
+    (tmp_path / "eval.json").write_text(json.dumps({"results": results}))
+    (tmp_path / "summary.json").write_text(json.dumps({"seconds": 90.0, "global_step": 30}))
+    metrics = script.run_metrics(tmp_path)
+    assert metrics["pretrain_minutes"] == 1.5 and metrics["steps"] == 30
+    assert metrics["pretrained/knn10"] == 0.9 and metrics["raw_pixels/linear"] == 0.75
+    assert metrics["pretrained/linear_1%"] == 0.7
+    assert metrics["raw_pixels/knn200_1%"] == pytest.approx(0.5)
+    assert not any(key.startswith("random_init") for key in metrics)  # not evaluated: absent
+
+
+def test_the_step_time_leaves_start_up_out(tmp_path: Path, monkeypatch) -> None:
+    script = load_script()
+    for steps, seconds in ((4, 10.0), (16, 34.0)):  # 10 s of start-up, then 2 s a step
+        run = tmp_path / f"throughput-x-{steps}"
+        run.mkdir()
+        (run / "summary.json").write_text(json.dumps({"seconds": seconds, "global_step": steps}))
+    monkeypatch.setattr(script, "simclr", lambda *a: pytest.fail("finished runs are read back"))
+    assert script.step_seconds("x", [], tmp_path, "data") == pytest.approx(2.0)
