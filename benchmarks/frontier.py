@@ -117,6 +117,28 @@ def run_metrics(run_dir: Path) -> dict[str, float]:
     return metrics
 
 
+PLOTTED = (("knn200", "kNN k=200"), ("linear", "linear probe"), ("linear_1%", "linear, 1 % labels"))
+
+
+def plot(summary: dict[str, dict], path: Path) -> Path:
+    """Top-1 on val against minutes of pretraining, a point per candidate and a panel per
+    protocol, raw pixels as a line: the frontier of issue 35."""
+    from linear_eval.figure import new_figure, save_figure
+
+    figure, axes = new_figure(1, len(PLOTTED), figsize=(4 * len(PLOTTED), 3.5))
+    for axis, (metric, title) in zip(axes, PLOTTED):
+        for name, entry in summary.items():
+            minutes, top1 = entry["minutes_alone"]["mean"], entry[f"pretrained/{metric}"]["mean"]
+            axis.scatter([minutes], [100 * top1])
+            axis.annotate(name, (minutes, 100 * top1), textcoords="offset points", xytext=(4, 4))
+        raw = [entry[f"raw_pixels/{metric}"]["mean"] for entry in summary.values()]
+        if raw:
+            axis.axhline(100 * raw[0], color="grey", linestyle="--", label="raw pixels")
+            axis.legend(loc="lower right")
+        axis.set(title=title, xlabel="minutes of pretraining", ylabel="top-1 on val (%)")
+    return save_figure(figure, path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=Path("runs/frontier"))
@@ -144,14 +166,18 @@ def main(argv: list[str] | None = None) -> None:
                 name, CANDIDATES[name], steps, seed, args.out_dir, args.data_root
             )
             per_run[run_dir.name] = run_metrics(run_dir)
+            # the budget's minutes: the steps at the step time measured alone (the wall time
+            # of a run that shared the machine is not its cost)
+            per_run[run_dir.name]["minutes_alone"] = steps * rates[name] / 60
     summary = summarise(per_run)
     columns = ["pretrained/knn10", "pretrained/knn200", "pretrained/linear", "pretrained/linear_1%"]
     rows = [
-        [s, v["seeds"], f"{v['pretrain_minutes']['mean']:.1f}"]
+        [s, v["seeds"], f"{v['minutes_alone']['mean']:.1f}"]
         + [f"{100 * v[c]['mean']:.2f}" for c in columns]
         for s, v in summary.items()
     ]
     print_table(["candidate", "seeds", "minutes", *columns], rows, "on val")
+    plot(summary, Path(args.out or RESULTS_DIR / "frontier_cpu.json").with_suffix(".png"))
     write_json(
         {
             "benchmark": "frontier",

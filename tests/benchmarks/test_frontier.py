@@ -56,3 +56,13 @@ def test_the_step_time_leaves_start_up_out(tmp_path: Path, monkeypatch) -> None:
         (run / "summary.json").write_text(json.dumps({"seconds": seconds, "global_step": steps}))
     monkeypatch.setattr(script, "simclr", lambda *a: pytest.fail("finished runs are read back"))
     assert script.step_seconds("x", [], tmp_path, "data") == pytest.approx(2.0)
+
+
+def test_the_frontier_is_drawn_a_panel_per_protocol(tmp_path: Path) -> None:
+    script = load_script()
+    entry = {"minutes_alone": {"mean": 6.0}}
+    for metric, _ in script.PLOTTED:
+        entry[f"pretrained/{metric}"] = {"mean": 0.8}
+        entry[f"raw_pixels/{metric}"] = {"mean": 0.75}
+    path = script.plot({"default": entry, "r20w2": entry}, tmp_path / "frontier.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
