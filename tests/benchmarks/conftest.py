@@ -38,3 +38,18 @@ def run_script() -> Callable[..., dict]:
         return json.loads(out.read_text())
 
     return run
+
+
+def load_benchmark(name: str):
+    """The module ``benchmarks/NAME.py``, imported as a script is (its folder on the path)."""
+    import importlib.util
+
+    script = BENCHMARKS / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", script)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module

@@ -3,25 +3,16 @@ few-label setting, and the step time of a candidate from two run lengths, checke
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "frontier.py"
+from tests.benchmarks.conftest import load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("benchmark_frontier", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return module
+    return load_benchmark("frontier")
 
 
 def protocols(knn10: float, knn200: float, linear: float, few: float) -> dict:

@@ -3,24 +3,13 @@ standard deviation computed by hand."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "large_batch.py"
+from tests.benchmarks.conftest import load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("benchmark_large_batch", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return module
+    return load_benchmark("large_batch")
 
 
 def test_runs_are_grouped_by_setting_with_mean_and_sample_std() -> None:
