@@ -34,7 +34,7 @@ from linear_eval.protocols.linear import linear_probe
 from linear_eval.protocols.result_cache import cached_result
 from simclr.data.config import resolved_spec
 from simclr.data.folders import split_folders, subfolders_without_images
-from simclr.data.splits import load_split
+from simclr.data.splits import split_labels
 from simclr.errors import ConfigError
 from simclr.run.torch_files import read_torch_file
 
@@ -230,9 +230,8 @@ def evaluate(
         raise ConfigError(f"mode {mode!r} is unknown: allowed: {', '.join(MODES)}")
     train_split, test_split = labelled_splits(config)
     if config.few_labels.fractions or config.few_labels.per_class:  # refused before extraction
-        label_sets(
-            load_split(config.data, train_split, config.data.subset, config.seed).labels, config
-        )
+        labels = split_labels(config.data, train_split, config.data.subset, config.seed)
+        label_sets(labels.numpy(), config)
     cache_dir = Path(cache_dir or loaded.run_dir / "features")
     start = time.perf_counter()
     results = {}

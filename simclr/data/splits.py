@@ -8,7 +8,7 @@ import torch
 
 from simclr.data.config import DataConfig, resolved_channels, resolved_spec
 from simclr.data.held_out import VAL_SPLIT, held_out_fraction, held_out_rows, source_split
-from simclr.data.images import ArrayImages, LabelledSubset, PreparedImages
+from simclr.data.images import ArrayImages, ImageFolder, LabelledSubset, PreparedImages
 from simclr.errors import DataError
 
 
@@ -34,12 +34,29 @@ def load_split(
     datasets converted once (:class:`ArrayImages`), folders converted per image. A split that
     holds the validation rows is read without them unless ``with_held_out``
     (:mod:`simclr.data.held_out`); ``subset`` is then drawn from what is left."""
+    source = _chosen_rows(config, split, subset, seed, with_held_out)
+    channels = resolved_channels(config)
+    if isinstance(source, ArrayImages):
+        return source.prepared(config.image_size, channels)
+    return PreparedImages(source, config.image_size, channels)
+
+
+def split_labels(
+    config: DataConfig, split: str, subset: float | None = None, seed: int = 0
+) -> torch.Tensor:
+    """The labels of the rows :func:`load_split` gives, without converting their images."""
+    return _chosen_rows(config, split, subset, seed).labels
+
+
+def _chosen_rows(
+    config: DataConfig, split: str, subset: float | None, seed: int, with_held_out: bool = False
+) -> ArrayImages | ImageFolder | LabelledSubset:
+    """The rows of ``split`` as read (held-out rows and ``subset`` applied), not yet converted."""
     spec = resolved_spec(config)
     if split not in spec.splits:
         raise DataError(
             f"split {split!r} of {config.name} is unknown: allowed: {', '.join(spec.splits)}"
         )
-    channels = resolved_channels(config)
     read = functools.partial(
         spec.read,
         root=config.root,
@@ -49,17 +66,18 @@ def load_split(
         val_fraction=config.val_fraction,
     )
     source = read(source_split(spec, split))
-    fraction = held_out_fraction(config.val_fraction, spec) if spec.eval_val_split else None
+    fraction = held_out_fraction(config.val_fraction, spec)
     if fraction and (split == VAL_SPLIT or (split in spec.held_out_within and not with_held_out)):
         training = source if split in (VAL_SPLIT, spec.held_out_from) else read(spec.held_out_from)
         source = _held_out_part(source, training.labels, fraction, split == VAL_SPLIT)
     indices = subset_indices(len(source), subset, seed)
-    if isinstance(source, ArrayImages):
-        source = source if indices is None else source.subset(indices)
-        return source.prepared(config.image_size, channels)
-    if indices is not None:
-        source = LabelledSubset(source, indices)
-    return PreparedImages(source, config.image_size, channels)
+    if indices is None:
+        return source
+    return (
+        source.subset(indices)
+        if isinstance(source, ArrayImages)
+        else LabelledSubset(source, indices)
+    )
 
 
 def _held_out_part(
