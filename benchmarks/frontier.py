@@ -33,6 +33,10 @@ CANDIDATES: dict[str, list[str]] = {
     "r20w4": ["encoder.name=cifar_resnet20", "encoder.width=4"],
     "r56w1": ["encoder.name=cifar_resnet56"],
     "r56w2": ["encoder.name=cifar_resnet56", "encoder.width=2"],
+    "view20": ["augment.view_size=20"],  # views at 20 px of the 28 px images
+    "views4": ["augment.views=4"],  # four views of every image, all contrasted
+    "multicrop4": ["augment.small_views.count=4"],  # SwAV's multi-crop: 4 more views at 12 px
+    "warmup0.1": ["optimizer.warmup_epochs=0.1"],  # a short budget's warm-up (default 0.5)
 }
 QUIET = ["trainer.progress_bar=false", "trainer.loggers=[csv]"]
 EXTRACTORS = ("pretrained", "random init", "raw pixels")

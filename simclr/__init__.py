@@ -27,13 +27,13 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from simclr.augment import SimCLRViews
+    from simclr.augment import MultiCropViews, SimCLRViews
     from simclr.chunked import nt_xent_in_chunks
     from simclr.config import SimCLRConfig, load_config
     from simclr.encoder import Encoder
     from simclr.head import ProjectionHead
     from simclr.lars import LARS
-    from simclr.loss import NTXentLoss, nt_xent_loss
+    from simclr.loss import NTXentLoss, multi_view_nt_xent_loss, nt_xent_loss
     from simclr.module import SimCLR
     from simclr.probe import OnlineProbe
     from simclr.run.pretrained import load_encoder, load_pretrained
@@ -47,10 +47,12 @@ except PackageNotFoundError:  # a source tree that was never installed
 _HOMES = {
     "SimCLR": "simclr.module",
     "SimCLRViews": "simclr.augment",
+    "MultiCropViews": "simclr.augment",
     "Encoder": "simclr.encoder",
     "ProjectionHead": "simclr.head",
     "NTXentLoss": "simclr.loss",
     "nt_xent_loss": "simclr.loss",
+    "multi_view_nt_xent_loss": "simclr.loss",
     "nt_xent_in_chunks": "simclr.chunked",
     "LARS": "simclr.lars",
     "OnlineProbe": "simclr.probe",
@@ -64,10 +66,12 @@ _HOMES = {
 __all__ = [
     "SimCLR",
     "SimCLRViews",
+    "MultiCropViews",
     "Encoder",
     "ProjectionHead",
     "NTXentLoss",
     "nt_xent_loss",
+    "multi_view_nt_xent_loss",
     "nt_xent_in_chunks",
     "LARS",
     "OnlineProbe",

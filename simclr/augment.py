@@ -23,6 +23,7 @@ from torch's RNG, and are reproduced by ``torch.manual_seed``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -61,8 +62,11 @@ class SimCLRViews(nn.Module):
     which give the same images for the same parameters. ``capture`` replays the fused views as
     CUDA graphs on a GPU (:mod:`simclr.views.capture`); ``"auto"`` does so on CUDA, else eagerly.
 
-    Input: uint8 in [0, 255] or float in [0, 1], on any device. Output: two float32 tensors of
-    shape (B, C, image_size, image_size) on the same device.
+    ``views`` sets how many views of every image are made (2, the paper's t and t', unless
+    more are contrasted: :func:`simclr.loss.multi_view_nt_xent_loss`).
+
+    Input: uint8 in [0, 255] or float in [0, 1], on any device. Output: a tuple of ``views``
+    float32 tensors of shape (B, C, image_size, image_size) on the same device.
     """
 
     def __init__(
@@ -87,12 +91,16 @@ class SimCLRViews(nn.Module):
         normalize: bool = True,
         pipeline: str = "fused",
         capture: str = "auto",
+        views: int = 2,
     ) -> None:
         super().__init__()
         if pipeline not in VIEW_PIPELINES:
             allowed = ", ".join(VIEW_PIPELINES)
             raise ValueError(f"pipeline={pipeline!r}: expected one of {allowed}")
+        if views < 1:
+            raise ValueError(f"views={views}: must be >= 1")
         self.image_size, self.channels, self.pipeline = image_size, channels, pipeline
+        self.count = views  # views of every image
         options = {k: v for k, v in locals().items() if k in _OPTION_NAMES}
         self.augment = build_augmentations(image_size, channels, **options)
         self.distribution = view_distribution(channels, options)
@@ -117,8 +125,10 @@ class SimCLRViews(nn.Module):
         channels: int,
         mean: Sequence[float],
         std: Sequence[float],
+        views: int = 2,
     ) -> SimCLRViews:
-        """The views an ``augment`` config section describes."""
+        """``views`` views of every image at ``image_size``, made as an ``augment`` config
+        section describes."""
         options = view_options(config)
         normalize = config.normalize.enabled
         return cls(
@@ -129,6 +139,7 @@ class SimCLRViews(nn.Module):
             normalize=normalize,
             pipeline=config.pipeline,
             capture=config.capture,
+            views=views,
             **options,
         )
 
@@ -145,8 +156,10 @@ class SimCLRViews(nn.Module):
         """One view with the Kornia modules: a fresh draw of t ~ T for every image."""
         return self.normalize(self.augment(self.resized(images)).clamp_(0.0, 1.0))
 
-    def draw(self, images: torch.Tensor, groups: int = 2) -> ViewParameters:
-        """Parameters of ``groups`` views of every image of ``images``, in one draw."""
+    def draw(self, images: torch.Tensor, groups: int | None = None) -> ViewParameters:
+        """Parameters of ``groups`` (default: all) views of every image of ``images``, in one
+        draw."""
+        groups = self.count if groups is None else groups
         height, width = images.shape[-2:]
         rows = groups * images.shape[0]
         return draw_view_parameters(self.distribution, rows, height, width, images.device, groups)
@@ -181,60 +194,97 @@ class SimCLRViews(nn.Module):
             views = view_ops.solarize(views, self.solarize_threshold, p.solarize)
         return self.normalize(views.clamp(0.0, 1.0))
 
-    def fused(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both views of every image in one pass over 2B images."""
+    def fused(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Every view of every image in one pass over the views' rows."""
         images = self.resized(images)
         return self.made(images, self.draw(images))
 
-    def made(self, images: torch.Tensor, p: ViewParameters) -> tuple[torch.Tensor, torch.Tensor]:
-        """The two views of ``images`` (resized) with the parameters ``p`` of their 2B rows."""
+    def made(self, images: torch.Tensor, p: ViewParameters) -> tuple[torch.Tensor, ...]:
+        """The views of ``images`` (resized) with the parameters ``p`` of their rows (view 1 of
+        every image, then view 2, ...)."""
         views = self.geometry(images, p)
         if self.distribution.color_p > 0:
             views = view_ops.jitter(views, p, (self.luma, self.hue_offsets))
-        return self.finish(views, p).chunk(2)
+        return self.finish(views, p).chunk(len(p.orders))
 
-    def fused_in_chunks(
-        self, images: torch.Tensor, chunk_size: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The views :meth:`fused` makes, from the same one draw for all 2B rows, each op applied
+    def fused_in_chunks(self, images: torch.Tensor, chunk_size: int) -> tuple[torch.Tensor, ...]:
+        """The views :meth:`fused` makes, from the same one draw for all rows, each op applied
         ``chunk_size`` images at a time: the intermediates take the memory of one chunk (a
         large batch trained in chunks, :mod:`simclr.chunked`), the views themselves that of
         the batch."""
-        n = images.shape[0]
+        n, count = images.shape[0], self.count
         first = self.resized(images[:1])
         p = draw_view_parameters(
-            self.distribution, 2 * n, *first.shape[-2:], device=images.device, groups=2
+            self.distribution, count * n, *first.shape[-2:], device=images.device, groups=count
         )
-        view1 = view2 = None
+        views: list[torch.Tensor] = []
         for start in range(0, n, chunk_size):
             stop = min(start + chunk_size, n)
             own = torch.arange(start, stop, device=images.device)
-            one, two = self.made(
-                self.resized(images[start:stop]), p.select(torch.cat([own, own + n]))
-            )
-            if view1 is None:
-                view1 = one.new_empty((n, *one.shape[1:]))
-                view2 = one.new_empty((n, *one.shape[1:]))
-            view1[start:stop], view2[start:stop] = one, two
-        return view1, view2
+            rows = torch.cat([own + group * n for group in range(count)])
+            made = self.made(self.resized(images[start:stop]), p.select(rows))
+            if not views:
+                views = [one.new_empty((n, *one.shape[1:])) for one in made]
+            for view, one in zip(views, made):
+                view[start:stop] = one
+        return tuple(views)
 
     @torch.no_grad()
     def forward(
         self, images: torch.Tensor, chunk_size: int | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """t(x), t'(x) of every image; with ``chunk_size`` (the fused views) the same views made
-        that many images at a time, eagerly."""
+    ) -> tuple[torch.Tensor, ...]:
+        """t(x), t'(x) (and further views) of every image; with ``chunk_size`` (the fused
+        views) the same views made that many images at a time, eagerly."""
         if images.dim() != 4 or images.shape[1] != self.channels:
             raise ValueError(
                 f"expected images of shape (B, {self.channels}, H, W), got {tuple(images.shape)}"
             )
         if self.pipeline == "modules":
-            return self.view(images), self.view(images)
+            return tuple(self.view(images) for _ in range(self.count))
         if chunk_size is not None and chunk_size < images.shape[0]:
             return self.fused_in_chunks(images, chunk_size)  # eagerly: no graph of the batch
         if self.capture is not None:
             return self.capture(self, images)
         return self.fused(images)
+
+
+class MultiCropViews(nn.Module):
+    """SwAV's multi-crop (Caron et al. 2020, section 3.2) for SimCLR: the views of ``views``
+    followed by those of ``small``, crops of a smaller part of the image made at a smaller side
+    (cheap to embed). Validation images are normalised as ``views`` does."""
+
+    def __init__(self, views: SimCLRViews, small: SimCLRViews) -> None:
+        super().__init__()
+        self.views, self.small = views, small
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        return self.views.normalize(images)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (*self.views(images), *self.small(images))
+
+
+def build_views(
+    config: AugmentConfig,
+    image_size: int,
+    channels: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> SimCLRViews | MultiCropViews:
+    """The pretraining views an ``augment`` section describes for images of ``image_size``:
+    ``augment.views`` views at ``augment.view_size`` (null: ``image_size``), then any small
+    views (``augment.small_views``)."""
+    side = config.view_size or image_size
+    views = SimCLRViews.from_config(config, side, channels, mean, std, views=config.views)
+    small = config.small_views
+    if small.count == 0:
+        return views
+    cropped = dataclasses.replace(config, crop=dataclasses.replace(config.crop, scale=small.scale))
+    small_views = SimCLRViews.from_config(
+        cropped, small.side(side), channels, mean, std, views=small.count
+    )
+    return MultiCropViews(views, small_views)
 
 
 def _imagenet(statistics: Sequence[float], channels: int) -> list[float]:

@@ -17,6 +17,7 @@ averaging makes the parameter gradient exactly that of the global loss.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -110,11 +111,62 @@ def nt_xent_loss(
     return loss, accuracy
 
 
+def multi_view_nt_xent_loss(
+    views: Sequence[torch.Tensor], temperature: float = 0.1, gather: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """NT-Xent over V >= 2 views of every image (``views``: V tensors (n, d), row k of each
+    from image k): SwAV's multi-crop and more than two views applied to SimCLR.
+
+    Every one of the Vn rows is an anchor and each other view of its image a positive; each
+    positive p of anchor i is scored as in equation 1, against the V(N - 1) views of the other
+    images as negatives (the other positives of i are left out of its denominator):
+
+        l(i, p) = -log( exp(s_ip) / (exp(s_ip) + sum_{k of another image} exp(s_ik)) ),
+        s = sim / tau
+
+    averaged over every (anchor, positive) pair, as solo-learn's multi-crop SimCLR does. With
+    V = 2 that is :func:`nt_xent_loss` exactly (one positive, 2(N - 1) negatives). Returns
+    ``(loss, accuracy)``, accuracy the fraction of anchors whose most similar other row is a
+    view of the same image; with ``gather`` the other images are the global batch's.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature} is invalid: must be > 0")
+    shapes = {tuple(v.shape) for v in views}
+    if len(views) < 2 or len(shapes) != 1 or views[0].dim() != 2:
+        raise ValueError(
+            f"views must be at least 2 tensors of one shape (n, d), got {sorted(shapes)}"
+        )
+    count, n = len(views), views[0].shape[0]
+    dtype = torch.promote_types(views[0].dtype, torch.float32)
+    z = F.normalize(torch.stack(views, dim=1).to(dtype), dim=2)  # (n, V, d)
+    everyone, rank, world = _gather(z.flatten(1)) if gather else (z.flatten(1), 0, 1)
+    total = n * world  # N, the global number of images
+    anchors = z.transpose(0, 1).reshape(count * n, -1)  # view 1 of this rank's images, ...
+    candidates = everyone.view(total, count, -1).transpose(0, 1).reshape(count * total, -1)
+    device = anchors.device
+    anchor_image = (torch.arange(n, device=device) + rank * n).repeat(count)
+    candidate_image = torch.arange(total, device=device).repeat(count)
+    with torch.autocast(device_type=device.type, enabled=False):
+        logits = anchors @ candidates.T / temperature
+    same_image = anchor_image[:, None] == candidate_image[None, :]
+    itself = torch.arange(count, device=device).repeat_interleave(n) * total + anchor_image
+    rows = torch.arange(count * n, device=device)
+    is_self = torch.zeros_like(same_image)
+    is_self[rows, itself] = True
+    negatives = torch.logsumexp(logits.masked_fill(same_image, float("-inf")), dim=1)
+    positives = logits[same_image & ~is_self].view(count * n, count - 1)
+    loss = (torch.logaddexp(positives, negatives[:, None]) - positives).mean()
+    nearest = logits.masked_fill(is_self, float("-inf")).argmax(dim=1)
+    accuracy = (candidate_image[nearest] == anchor_image).float().mean()
+    return loss, accuracy
+
+
 class NTXentLoss(nn.Module):
     """NT-Xent, SimCLR equation 1, as a module with a fixed temperature tau: cosine similarity
     of the 2N projections, the other view of the same image as the positive and the 2(N - 1)
     others as negatives; ``forward(z1, z2)`` returns ``(loss, contrastive top-1 accuracy)``.
-    With ``gather`` and an initialised process group, N is the global batch of all ranks."""
+    With ``gather`` and an initialised process group, N is the global batch of all ranks.
+    Given more than two views, ``forward(z1, z2, z3, ...)`` is :func:`multi_view_nt_xent_loss`."""
 
     def __init__(self, temperature: float = 0.1, gather: bool = True) -> None:
         super().__init__()
@@ -123,5 +175,9 @@ class NTXentLoss(nn.Module):
         self.temperature = temperature
         self.gather = gather
 
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, z1: torch.Tensor, z2: torch.Tensor, *more: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if more:
+            return multi_view_nt_xent_loss((z1, z2, *more), self.temperature, self.gather)
         return nt_xent_loss(z1, z2, self.temperature, self.gather)

@@ -10,6 +10,7 @@ never sends a gradient into f.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from simclr.augment import SimCLRViews
+from simclr.augment import SimCLRViews, build_views
 from simclr.chunked import nt_xent_in_chunks
 from simclr.config.load import as_config, pretraining_hyperparameters
 from simclr.config.schema import OptimizerConfig, SimCLRConfig
@@ -29,7 +30,7 @@ from simclr.data.encoded import EncodedBatch
 from simclr.encoder import build_encoder
 from simclr.errors import ConfigError
 from simclr.head import ProjectionHead
-from simclr.loss import nt_xent_loss
+from simclr.loss import multi_view_nt_xent_loss, nt_xent_loss
 from simclr.optim import build_optimizer, scaled_learning_rate
 from simclr.probe import OnlineProbe
 from simclr.schedule import build_scheduler, warmup_cosine
@@ -87,7 +88,7 @@ class SimCLR(L.LightningModule):
         mean, std = normalization(
             config.data, config.augment.normalize.mean, config.augment.normalize.std
         )
-        views = SimCLRViews.from_config(config.augment, config.data.image_size, channels, mean, std)
+        views = build_views(config.augment, config.data.image_size, channels, mean, std)
         encoder = build_encoder(config)
         head_config = config.head
         head = ProjectionHead(
@@ -141,8 +142,9 @@ class SimCLR(L.LightningModule):
 
     # --------------------------------------------------------------------------- batches
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Augment on the device the batch now lives on: uint8 images -> two float views (JPEG
-        files that came encoded, under ``data.decode``, are decoded here first)."""
+        """Augment on the device the batch now lives on: uint8 images -> float views, (view 1,
+        view 2, ..., labels) (JPEG files that came encoded, under ``data.decode``, are decoded
+        here first)."""
         if isinstance(batch, EncodedBatch):
             batch = decode_batch(batch)
         if batch is None:  # every image of the batch was unreadable
@@ -152,10 +154,10 @@ class SimCLR(L.LightningModule):
         if training:
             if self.chunk_size is not None and isinstance(self.views, SimCLRViews):
                 # the same views, their intermediates in the memory of one chunk
-                view1, view2 = self.views(images, chunk_size=self.chunk_size)
+                views = self.views(images, chunk_size=self.chunk_size)
             else:
-                view1, view2 = self.views(images)
-            return self._layout(view1), self._layout(view2), labels
+                views = self.views(images)
+            return (*(self._layout(view) for view in views), labels)
         return self._layout(self.views.normalize(images)), labels
 
     def _layout(self, images: torch.Tensor) -> torch.Tensor:
@@ -170,26 +172,35 @@ class SimCLR(L.LightningModule):
         if batch is None:  # every image of the batch was unreadable: nothing to contrast
             self.skipped_images += self.batch_size
             return None
-        view1, view2, labels = batch
-        n = view1.shape[0]
+        *views, labels = batch
+        n = views[0].shape[0]
         self.skipped_images += self.batch_size - n  # unreadable files left out
         if n < 2:  # a single readable image has no negatives
             return None
         if self.chunk_size is not None:
-            return self._chunked_step(view1, view2, labels)
-        representation = self.encoder(torch.cat([view1, view2]))
-        projection = self.head(representation)
-        loss, accuracy = nt_xent_loss(projection[:n], projection[n:], self.temperature, gather=True)
+            return self._chunked_step(*views, labels)
+        representation = self._embed(views)
+        projections = self.head(representation).split(n)
+        if len(projections) == 2:
+            loss, accuracy = nt_xent_loss(*projections, self.temperature, gather=True)
+        else:
+            loss, accuracy = multi_view_nt_xent_loss(projections, self.temperature, gather=True)
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         self.log("train/contrastive_acc", accuracy, prog_bar=True, sync_dist=True)
-        if self.probe is not None:
+        if self.probe is not None:  # on the first two views, at the views' side
             probe_loss, probe_accuracy = self.probe.loss_and_accuracy(
-                representation.detach(), labels.repeat(2)
+                representation[: 2 * n].detach(), labels.repeat(2)
             )
             if probe_loss is not None:
                 self.log("train/probe_acc", probe_accuracy, sync_dist=True)
                 loss = loss + probe_loss
         return loss
+
+    def _embed(self, views: list[torch.Tensor]) -> torch.Tensor:
+        """h of every view, in order: views of one side go through f together (multi-crop's
+        small views in a pass of their own, as SwAV does)."""
+        passes = [list(same) for _, same in itertools.groupby(views, key=lambda v: v.shape)]
+        return torch.cat([self.encoder(torch.cat(same)) for same in passes])
 
     def _chunked_step(
         self, view1: torch.Tensor, view2: torch.Tensor, labels: torch.Tensor

@@ -99,6 +99,27 @@ class NormalizeConfig:
 
 
 @dataclass
+class SmallViewsConfig:
+    """SwAV's multi-crop (Caron et al. 2020, section 3.2) applied to SimCLR: ``count`` extra
+    views of every image, cropped from a small part of it (``scale``) and made at a small side
+    (``size``), cheap to embed, contrasted with every other view of the same image."""
+
+    count: int = 0  # small views per image; 0: none (the paper's two views only)
+    size: int | None = None  # side in pixels; null: 96/224 of the views' side, SwAV's ratio
+    scale: list[float] = field(default_factory=lambda: [0.05, 0.14])  # SwAV's small crops
+
+    def check(self) -> None:
+        require(self.count >= 0, "augment.small_views.count", self.count, "must be >= 0")
+        size = self.size
+        require(size is None or size >= 4, "augment.small_views.size", size, "must be null or >= 4")
+        check_range("augment.small_views.scale", self.scale, 0.0, 1.0, low_open=True)
+
+    def side(self, view_size: int) -> int:
+        """The small views' side where the views are ``view_size`` pixels."""
+        return self.size if self.size is not None else max(4, round(view_size * 96 / 224))
+
+
+@dataclass
 class AugmentConfig:
     crop: CropConfig = field(default_factory=CropConfig)
     flip: FlipConfig = field(default_factory=FlipConfig)
@@ -107,6 +128,11 @@ class AugmentConfig:
     blur: BlurConfig = field(default_factory=BlurConfig)
     solarize: SolarizeConfig = field(default_factory=SolarizeConfig)
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
+    # views of every image at view_size: 2 is the paper; more are all contrasted with each
+    # other (each positive against the other images' views, simclr.loss.multi_view_nt_xent_loss)
+    views: int = 2
+    view_size: int | None = None  # side of the pretraining views; null: data.image_size
+    small_views: SmallViewsConfig = field(default_factory=SmallViewsConfig)
     # fused: every parameter drawn at once, each op applied once to both views (few launches);
     # modules: Kornia's augmentation modules one after the other (the same distribution)
     pipeline: str = "fused"
@@ -118,5 +144,9 @@ class AugmentConfig:
             section.check()
         self.solarize.check()
         self.normalize.check()
+        require(self.views >= 2, "augment.views", self.views, "must be >= 2")
+        size = self.view_size
+        require(size is None or size >= 4, "augment.view_size", size, "must be null or >= 4")
+        self.small_views.check()
         check_choice("augment.pipeline", self.pipeline, VIEW_PIPELINES)
         check_choice("augment.capture", self.capture, VIEW_CAPTURES)

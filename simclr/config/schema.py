@@ -269,3 +269,6 @@ class SimCLRConfig:
         chunk, batch = self.trainer.chunk_size, self.data.batch_size
         allowed = f"must be at most data.batch_size ({batch}), the batch of one device"
         require(chunk is None or chunk <= batch, "trainer.chunk_size", chunk, allowed)
+        two_views = self.augment.views == 2 and self.augment.small_views.count == 0
+        allowed = "must be null with more than two views (augment.views, augment.small_views)"
+        require(chunk is None or two_views, "trainer.chunk_size", chunk, allowed)

@@ -75,6 +75,19 @@ class FixedViews(SimCLR):
                     layer.eval()
 
 
+class FixedManyViews(FixedViews):
+    """FixedViews with five views: the image, its mirror, its upside-down twin, and two small
+    views (the image and its mirror at 7 px): more than two views and multi-crop's passes."""
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        images, labels = batch
+        if not self.trainer.training:
+            return super().on_after_batch_transfer(batch, dataloader_idx)
+        small = nn.functional.interpolate(images.float(), size=(7, 7), mode="area").byte()
+        made = (images, images.flip(-1), images.flip(-2), small, small.flip(-1))
+        return (*(self._layout(self.views.normalize(view)) for view in made), labels)
+
+
 def one_step(
     tmp_path: Path,
     data_root: Path,
@@ -83,6 +96,7 @@ def one_step(
     accelerator: str,
     chunk_size: int | None = None,
     *overrides: str,
+    module_class: type[SimCLR] = FixedViews,
 ) -> dict:
     """The weights before and after one optimizer step over all IMAGES, and the logged loss."""
     config = load_config(
@@ -110,7 +124,7 @@ def one_step(
     )
     L.seed_everything(0, workers=True, verbose=False)
     datamodule = SimCLRDataModule(config.data, seed=0)
-    module = FixedViews.from_config(config, num_classes=datamodule.num_classes)
+    module = module_class.from_config(config, num_classes=datamodule.num_classes)
     before = {k: v.detach().clone() for k, v in module.state_dict().items()}
     run_dir = tmp_path / config.run.name
     trainer = build_trainer(config, run_dir, RunOutputs(run_dir, config, 0, quiet=True))
@@ -150,6 +164,27 @@ def test_two_processes_train_a_small_resnet_as_one(tmp_path: Path, fashion_mnist
     one = one_step(tmp_path, fashion_mnist_root, 1, IMAGES, "cpu", None, *small)
     two = one_step(tmp_path, fashion_mnist_root, 2, IMAGES // 2, "cpu", 3, *small)
     assert one["before"]["encoder.backbone.layer2.0.shortcut.0.weight"].shape == (64, 32, 1, 1)
+    assert_same_step(one, two)
+
+
+def test_two_processes_contrast_many_views_and_small_views_as_one(
+    tmp_path: Path, fashion_mnist_root: Path
+):
+    """Three views and two small views of every image on 2 gloo ranks, as one process."""
+    many = ["augment.views=3", "augment.small_views.count=2", "augment.small_views.size=7"]
+    one = one_step(
+        tmp_path, fashion_mnist_root, 1, IMAGES, "cpu", None, *many, module_class=FixedManyViews
+    )
+    two = one_step(
+        tmp_path,
+        fashion_mnist_root,
+        2,
+        IMAGES // 2,
+        "cpu",
+        None,
+        *many,
+        module_class=FixedManyViews,
+    )
     assert_same_step(one, two)
 
 

@@ -20,10 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 BLOCKS = (
     "SimCLR",
     "SimCLRViews",
+    "MultiCropViews",
     "Encoder",
     "ProjectionHead",
     "NTXentLoss",
     "nt_xent_loss",
+    "multi_view_nt_xent_loss",
     "nt_xent_in_chunks",
     "OnlineProbe",
 )
