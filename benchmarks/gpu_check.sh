@@ -11,6 +11,8 @@
 #      4096: peak CUDA memory and time per image (benchmarks/chunked.py);
 #   1e. the ResNet paper's small networks (cifar_resnet20 at width 4; cifar_resnet56 with
 #      option-B shortcuts in chunks of 128): 20 steps each, their summary.json;
+#   1f. more views, smaller views and multi-crop on cuda (augment.views=4, view_size=20,
+#      small_views.count=4; the fused views of 4 groups captured as CUDA graphs): 20 steps;
 #   2. the Fashion-MNIST GPU recipe (configs/fashion_mnist.yaml) for as many epochs as fit the
 #      time left, measured from step 1's throughput, with its full warm-up + cosine schedule;
 #   3. kNN (k = 10, 20, 100, 200) and the linear probe on that encoder's frozen features;
@@ -107,6 +109,15 @@ for run in "r20w4 encoder.width=4" "r56b encoder.shortcut=B trainer.chunk_size=1
     cp "$OUT/small/$name/summary.json" "$OUT/small_${name}_summary.json" 2>/dev/null
 done
 rm -rf "$OUT/small"
+
+stage "1f. four views at 20 px and four small views on cuda, captured views: 20 steps (issue 35)"
+bounded $(( $(left) - RESERVE - PRETRAIN_MIN < 40 ? $(left) - RESERVE - PRETRAIN_MIN : 40 )) \
+    simclr pretrain augment.views=4 augment.view_size=20 augment.small_views.count=4 \
+    data.root="$DATA" run.out_dir="$OUT/views" run.name=views trainer.max_steps=20 \
+    trainer.limit_val_batches=0 trainer.progress_bar=false trainer.loggers=[csv] \
+    || echo "more views: FAILED or cut ($?)"
+cp "$OUT/views/views/summary.json" "$OUT/views_summary.json" 2>/dev/null
+rm -rf "$OUT/views"
 
 stage "2. the Fashion-MNIST GPU recipe, as many epochs as fit"
 epochs=${EPOCHS:-$(python3 - "$OUT/throughput_cuda" "$(($(left) - RESERVE - 30))" <<'EOF'

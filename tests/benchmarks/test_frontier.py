@@ -57,3 +57,13 @@ def test_the_frontier_is_drawn_a_panel_per_protocol(tmp_path: Path) -> None:
         entry[f"raw_pixels/{metric}"] = {"mean": 0.75}
     path = script.plot({"default": entry, "r20w2": entry}, tmp_path / "frontier.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_candidate_is_a_valid_config() -> None:
+    """A candidate that the config refuses would fail only after the others ran."""
+    from simclr.config import load_config
+
+    script = load_script()
+    for overrides in (*script.CANDIDATES.values(), *script.COMPILED.values()):
+        load_config(None, list(overrides))
+    assert script.COMPILED["view20+compile"][-1] == "trainer.compile=true"
