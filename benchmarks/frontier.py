@@ -39,6 +39,8 @@ CANDIDATES: dict[str, list[str]] = {
     "multicrop4": ["augment.small_views.count=4"],  # SwAV's multi-crop: 4 more views at 12 px
     "warmup0.1": ["optimizer.warmup_epochs=0.1"],  # a short budget's warm-up (default 0.5)
 }
+# candidates whose step is another's (only the schedule differs): its step time, not a noisy copy
+SAME_STEP = {"warmup0.1": "default"}
 # torch.compile re-measured with the networks (it gave nothing for ResNet-18): step time only
 COMPILED = {f"{name}+compile": [*CANDIDATES[name], "trainer.compile=true"] for name in CANDIDATES}
 QUIET = ["trainer.progress_bar=false", "trainer.loggers=[csv]"]
@@ -56,11 +58,18 @@ def training_seconds(run_dir: Path) -> tuple[float, int]:
     return float(summary["seconds"]), int(summary["global_step"])
 
 
-def step_seconds(name: str, overrides: list[str], out_dir: Path, data_root: str) -> float:
-    """Seconds per optimizer step of a candidate: (t(16) - t(4)) / 12, probe and checks off."""
+def step_seconds(
+    name: str, overrides: list[str], out_dir: Path, data_root: str, lengths: tuple = (4, 16)
+) -> float:
+    """Seconds per optimizer step of a candidate: (t(long) - t(short)) / (long - short), probe
+    and checks off. A compiled candidate first runs once to fill the compiler's cache, so that
+    both timed runs compile from it alike."""
+    short, long = lengths
+    if "trainer.compile=true" in overrides:
+        lengths = (short, short, long)
     seconds = {}
-    for steps in (4, 16):
-        run = f"throughput-{name}-{steps}"
+    for index, steps in enumerate(lengths):
+        run = f"throughput-{name}-{steps}" + ("-cache" if index == 0 and len(lengths) == 3 else "")
         if not (out_dir / run / "summary.json").is_file():
             simclr(
                 "pretrain",
@@ -73,7 +82,7 @@ def step_seconds(name: str, overrides: list[str], out_dir: Path, data_root: str)
                 "trainer.limit_val_batches=0",
             )
         seconds[steps] = training_seconds(out_dir / run)[0]
-    return (seconds[16] - seconds[4]) / 12
+    return (seconds[long] - seconds[short]) / (long - short)
 
 
 def pretrain_and_evaluate(
@@ -153,6 +162,16 @@ def main(argv: list[str] | None = None) -> None:
         "--candidates", nargs="+", default=list(CANDIDATES), choices=[*CANDIDATES, *COMPILED]
     )
     parser.add_argument("--throughput", action="store_true", help="measure steps/s, then stop")
+    parser.add_argument(
+        "--throughput-steps", type=int, nargs=2, default=[4, 16], help="the two run lengths"
+    )
+    parser.add_argument(
+        "--relative-to",
+        default=None,
+        help="with --throughput: measure this candidate again beside the others and record "
+        "each at its step-time ratio to it times its recorded step time (a ratio measured in "
+        "one run, in the units of the runs already screened)",
+    )
     parser.add_argument("--budget", type=float, default=360, help="seconds of pretraining")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--data-root", default=str(DATA_ROOT))
@@ -162,10 +181,28 @@ def main(argv: list[str] | None = None) -> None:
     rates_file = args.out_dir / "step_seconds.json"
     rates = json.loads(rates_file.read_text()) if rates_file.is_file() else {}
     if args.throughput:
-        for name in args.candidates:
+        reference = args.relative_to
+        timed = [
+            n for n in dict.fromkeys([*args.candidates, reference]) if n and n not in SAME_STEP
+        ]
+        measured_file = args.out_dir / "step_seconds_measured.json"
+        measured = json.loads(measured_file.read_text()) if measured_file.is_file() else {}
+        lengths = tuple(args.throughput_steps)
+        for name in timed:
             overrides = {**CANDIDATES, **COMPILED}[name]
-            rates[name] = step_seconds(name, overrides, args.out_dir, args.data_root)
-            rates_file.write_text(json.dumps(rates, indent=1))
+            seconds = step_seconds(name, overrides, args.out_dir, args.data_root, lengths)
+            measured[f"{name}@{lengths[0]}-{lengths[1]}"] = seconds
+            measured_file.write_text(json.dumps(measured, indent=1))
+        for name in args.candidates:
+            now = measured.get(f"{name}@{lengths[0]}-{lengths[1]}")
+            if name in SAME_STEP:
+                rates[name] = rates[SAME_STEP[name]]
+            elif reference is None:
+                rates[name] = now
+            elif name != reference or reference not in rates:
+                ratio = now / measured[f"{reference}@{lengths[0]}-{lengths[1]}"]
+                rates[name] = ratio * rates.get(reference, now)
+        rates_file.write_text(json.dumps(rates, indent=1))
         print_table(["candidate", "s/step"], [[n, f"{rates[n]:.3f}"] for n in args.candidates])
         return
     compiled = [name for name in args.candidates if name in COMPILED]
