@@ -67,3 +67,41 @@ def test_every_candidate_is_a_valid_config() -> None:
     for overrides in (*script.CANDIDATES.values(), *script.COMPILED.values()):
         load_config(None, list(overrides))
     assert script.COMPILED["view20+compile"][-1] == "trainer.compile=true"
+
+
+def test_step_times_are_ratios_to_the_reference_measured_in_the_same_run(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Re-measured beside the default, a candidate keeps its ratio to the default's time now,
+    in the units of the default's recorded time; a schedule-only candidate takes the default's."""
+    script = load_script()
+    (tmp_path / "step_seconds.json").write_text(json.dumps({"default": 1.2}))
+    now = {"default": 2.0, "view20": 1.0}
+    monkeypatch.setattr(script, "step_seconds", lambda name, *rest: now[name])
+    script.main(
+        ["--throughput", "--relative-to", "default", "--out-dir", str(tmp_path)]
+        + ["--candidates", "view20", "warmup0.1"]
+    )
+    rates = json.loads((tmp_path / "step_seconds.json").read_text())
+    assert rates == pytest.approx({"default": 1.2, "view20": 0.6, "warmup0.1": 1.2})
+
+
+def test_a_compiled_candidate_fills_the_cache_before_the_timed_runs(
+    tmp_path: Path, monkeypatch
+) -> None:
+    script = load_script()
+    made = []
+
+    def pretrain(*arguments: str) -> None:
+        name = next(a for a in arguments if a.startswith("run.name=")).split("=")[1]
+        made.append(name)
+        steps = int(name.split("-")[2])
+        run = tmp_path / name
+        run.mkdir()
+        seconds = 100.0 if name.endswith("cache") else 5.0 + 2.0 * steps
+        (run / "summary.json").write_text(json.dumps({"seconds": seconds, "global_step": steps}))
+
+    monkeypatch.setattr(script, "simclr", pretrain)
+    rate = script.step_seconds("x", ["trainer.compile=true"], tmp_path, "data", (8, 48))
+    assert made == ["throughput-x-8-cache", "throughput-x-8", "throughput-x-48"]
+    assert rate == pytest.approx(2.0)
