@@ -150,7 +150,9 @@ def plot(summary: dict[str, dict], path: Path) -> Path:
         raw = [entry[f"raw_pixels/{metric}"]["mean"] for entry in summary.values()]
         if raw:
             axis.axhline(100 * raw[0], color="grey", linestyle="--", label="raw pixels")
-            axis.legend(loc="lower right")
+            axis.legend(loc="lower left")
+        longest = max(entry["minutes_alone"]["mean"] for entry in summary.values())
+        axis.set_xlim(0, 1.2 * longest)  # one budget or several: minutes from zero
         axis.set(title=title, xlabel="minutes of pretraining", ylabel="top-1 on val (%)")
     return save_figure(figure, path)
 
