@@ -146,18 +146,14 @@ def multi_view_nt_xent_loss(
     device = anchors.device
     anchor_image = (torch.arange(n, device=device) + rank * n).repeat(count)
     candidate_image = torch.arange(total, device=device).repeat(count)
-    with torch.autocast(device_type=device.type, enabled=False):
-        logits = anchors @ candidates.T / temperature
-    same_image = anchor_image[:, None] == candidate_image[None, :]
     itself = torch.arange(count, device=device).repeat_interleave(n) * total + anchor_image
-    rows = torch.arange(count * n, device=device)
-    is_self = torch.zeros_like(same_image)
-    is_self[rows, itself] = True
+    logits = masked_logits(anchors, candidates, itself, temperature)
+    same_image = anchor_image[:, None] == candidate_image[None, :]
     negatives = torch.logsumexp(logits.masked_fill(same_image, float("-inf")), dim=1)
-    positives = logits[same_image & ~is_self].view(count * n, count - 1)
+    positive = same_image & torch.isfinite(logits)  # the same image's views less itself
+    positives = logits[positive].view(count * n, count - 1)
     loss = (torch.logaddexp(positives, negatives[:, None]) - positives).mean()
-    nearest = logits.masked_fill(is_self, float("-inf")).argmax(dim=1)
-    accuracy = (candidate_image[nearest] == anchor_image).float().mean()
+    accuracy = (candidate_image[logits.argmax(dim=1)] == anchor_image).float().mean()
     return loss, accuracy
 
 
