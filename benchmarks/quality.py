@@ -1,7 +1,8 @@
 """kNN accuracy at equal budget: this project's defaults against lightly's small-image recipe.
 
-Both pretrain the same encoder on Fashion-MNIST's training split with the same batch size,
-number of optimizer steps, seed, precision and memory format:
+Both pretrain the same encoder on the same rows of Fashion-MNIST's training split (the rows the
+project's data module trains on: the validation split held out) with the same batch size, number
+of optimizer steps, seed, precision and memory format:
 
 - ``project``  ``simclr.run.train.pretrain`` with the defaults of ``configs/default.yaml`` (only the
                budget, the data location and the seed are set; validation is skipped, it does
@@ -15,8 +16,10 @@ number of optimizer steps, seed, precision and memory format:
                images (``lightly_variants.py``); its encoder comes back to be evaluated here.
 
 Then every encoder, a randomly initialised one of the same architecture, and raw pixels are
-evaluated by the evaluation stage (``linear_eval``): frozen features of the train and test
-splits, weighted kNN with k = 200 and T = 0.1, top-1 on the test split.
+evaluated by the evaluation stage (``linear_eval``): frozen features of the training rows and of
+the measured split, weighted kNN with k = 200 and T = 0.1, top-1 on the measured split: the
+validation split held out of the training split (``--measure-on val``, the default: a
+comparison that may choose something), or the test split (``--measure-on test``, to report).
 
 Usage:
     python benchmarks/quality.py                    # 936 steps (4 epochs): about 30 min on 2 cores
@@ -56,12 +59,12 @@ from linear_eval.features.encoders import (
     raw_pixels,
 )
 from linear_eval.features.extract import extract_features
+from linear_eval.protocols.evaluate import labelled_splits
 from linear_eval.protocols.knn import knn_classify
 from linear_eval.protocols.linear import linear_probe
 from simclr.config import SimCLRConfig, load_config
-from simclr.data.config import normalization
-from simclr.data.readers import read_fashion_mnist
-from simclr.data.splits import subset_indices
+from simclr.data.config import normalization, resolved_spec
+from simclr.data.splits import load_split
 from simclr.encoder import Encoder, resolved_stem
 from simclr.run.train import pretrain
 
@@ -112,6 +115,14 @@ def untrained_encoder(config: SimCLRConfig) -> Encoder:
 
 
 # ----------------------------------------------------------------------------- lightly's recipe
+def training_images(config: SimCLRConfig) -> torch.Tensor:
+    """The uint8 images (N, C, H, W) the project's data module pretrains on with ``config``:
+    its training split less the held-out validation rows, ``data.subset`` drawn with the seed."""
+    data = config.data
+    split = resolved_spec(data).pretrain_split
+    return load_split(data, split, data.subset, config.run.seed, data.pretrain_on_val).images
+
+
 def pretrain_lightly(
     python: Path, args: argparse.Namespace, config: SimCLRConfig
 ) -> tuple[Encoder, dict]:
@@ -119,11 +130,7 @@ def pretrain_lightly(
     lightly_variants.py in lightly's environment; its encoder's weights are loaded here."""
     folder = Path(args.work_dir) / "lightly"
     folder.mkdir(parents=True, exist_ok=True)
-    images = read_fashion_mnist("train", root=config.data.root, download=False).images
-    indices = subset_indices(len(images), config.data.subset, args.seed)
-    if indices is not None:
-        images = images[indices]
-    np.save(folder / "images.npy", images.numpy())
+    np.save(folder / "images.npy", training_images(config).numpy())
     mean, std = normalization(config.data)
     encoder = untrained_encoder(config)
     spec = {
@@ -161,6 +168,7 @@ def eval_config(args: argparse.Namespace, config: SimCLRConfig) -> EvalConfig:
             "features.progress_bar=false",
             f"knn.k=[{','.join(map(str, args.k))}]",
             f"knn.temperature={args.knn_temperature}",
+            f"measure_on={args.measure_on}",
         ],
     )
 
@@ -168,11 +176,13 @@ def eval_config(args: argparse.Namespace, config: SimCLRConfig) -> EvalConfig:
 def evaluate(
     extractor: FeatureExtractor, config: EvalConfig, args: argparse.Namespace, seed: int
 ) -> dict:
-    """kNN top-1 at every k (and, with ``--linear``, the linear probe's top-1) on the test split
-    of the frozen features; features are cached by the extractor's fingerprint."""
+    """kNN top-1 at every k (and, with ``--linear``, the linear probe's top-1) on the measured
+    split (val or test) of the frozen features; features are cached by the extractor's
+    fingerprint."""
     cache = Path(args.work_dir) / "features"
-    train = extract_features(extractor, config, "train", args.eval_subset, cache)
-    test = extract_features(extractor, config, "test", args.eval_subset, cache)
+    training, measured = labelled_splits(config)
+    train = extract_features(extractor, config, training, args.eval_subset, cache)
+    test = extract_features(extractor, config, measured, args.eval_subset, cache)
     features = (np.asarray(train.representation), train.labels)
     queries = (np.asarray(test.representation), test.labels)
     knn = knn_classify(*features, *queries, tuple(args.k), args.knn_temperature)
@@ -281,7 +291,7 @@ def run(args: argparse.Namespace) -> dict:
     ]
     seeds = ", ".join(map(str, args.seeds))
     title = (
-        f"Fashion-MNIST top-1 % on the test split (kNN T = {args.knn_temperature}"
+        f"Fashion-MNIST top-1 % on the {args.measure_on} split (kNN T = {args.knn_temperature}"
         f"{', mean ± sd over seeds ' + seeds if len(args.seeds) > 1 else ', seed ' + seeds}) "
         f"after {args.steps} steps of batch {args.batch_size}: {config.encoder.name} "
         f"{stem_of(config)} stem, {args.precision}"
@@ -301,6 +311,7 @@ def run(args: argparse.Namespace) -> dict:
         "project_overrides": args.project_overrides,
         "train_subset": args.train_subset,
         "eval_subset": args.eval_subset,
+        "measured_on": args.measure_on,
         "knn": {"k": args.k, "temperature": args.knn_temperature},
         "linear": args.linear,
         "results": summary,
@@ -333,6 +344,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep-runs", action="store_true", help="keep the project's run directories"
     )
     parser.add_argument("--knn-temperature", type=float, default=0.1)
+    parser.add_argument(
+        "--measure-on",
+        default="val",
+        choices=["val", "test"],
+        help="the split measured: val (held out of the training split; to choose) or test",
+    )
     parser.add_argument("--train-subset", type=int, default=None, help="pretraining images")
     parser.add_argument("--eval-subset", type=int, default=None, help="kNN train/test images")
     parser.add_argument("--data-root", default=str(DATA_ROOT))
