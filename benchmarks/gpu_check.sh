@@ -13,6 +13,7 @@
 #      option-B shortcuts in chunks of 128): 20 steps each, their summary.json;
 #   1f. more views, smaller views and multi-crop on cuda (augment.views=4, view_size=20,
 #      small_views.count=4; the fused views of 4 groups captured as CUDA graphs): 20 steps;
+#   1g. the online kNN block on cuda against cpu and the offline protocol (issue 36);
 #   2. the Fashion-MNIST GPU recipe (configs/fashion_mnist.yaml) for as many epochs as fit the
 #      time left, measured from step 1's throughput, with its full warm-up + cosine schedule;
 #   3. kNN (k = 10, 20, 100, 200) and the linear probe on that encoder's frozen features;
@@ -118,6 +119,28 @@ bounded $(( $(left) - RESERVE - PRETRAIN_MIN < 40 ? $(left) - RESERVE - PRETRAIN
     || echo "more views: FAILED or cut ($?)"
 cp "$OUT/views/views/summary.json" "$OUT/views_summary.json" 2>/dev/null
 rm -rf "$OUT/views"
+
+stage "1g. the online kNN block (linear_eval.WeightedKNNClassifier) on cuda against cpu (issue 36)"
+bounded 30 python3 - <<'EOF' || echo "online kNN: FAILED or cut ($?)"
+import torch
+from linear_eval import WeightedKNNClassifier
+from linear_eval.protocols.knn import knn_classify
+g = torch.Generator().manual_seed(0)
+centres = torch.randn(10, 128, generator=g)
+labels = torch.randint(0, 10, (60_000,), generator=g)
+features = centres[labels] + 2 * torch.randn(60_000, 128, generator=g)
+results = {}
+for device in ("cuda", "cpu"):
+    knn = WeightedKNNClassifier(10, k=200).to(device)
+    for rows in torch.arange(50_000).split(4096):
+        knn.update(features[rows].to(device), labels[rows].to(device), gallery=True)
+    knn.update(features[50_000:].to(device), labels[50_000:].to(device))
+    results[device] = {name: value.item() for name, value in knn.compute().items()}
+offline = knn_classify(features[:50_000].numpy(), labels[:50_000].numpy(),
+                       features[50_000:].numpy(), labels[50_000:].numpy(), (200,))[200]
+print("online kNN top-1/top-5: cuda", results["cuda"], "cpu", results["cpu"],
+      "offline (faiss)", {k: offline[k] for k in ("top1", "top5")})
+EOF
 
 stage "2. the Fashion-MNIST GPU recipe, as many epochs as fit"
 epochs=${EPOCHS:-$(python3 - "$OUT/throughput_cuda" "$(($(left) - RESERVE - 30))" <<'EOF'

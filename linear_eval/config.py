@@ -259,12 +259,17 @@ def load_eval_config(
     pretrain: SimCLRConfig | None = None,
     config_file: str | Path | None = None,
     overrides: list[str] | None = None,
+    settings: dict | None = None,
 ) -> EvalConfig:
-    """Schema defaults, then the run's data sections, then ``config_file``, then ``overrides``."""
+    """Schema defaults, then the run's data sections, then ``config_file``, then ``overrides``,
+    then ``settings``: keys to values that a command's flags set, merged as the values they are
+    (a folder named ``null`` stays that folder; ``key=value`` text would be parsed again)."""
     sources = [inherited_sections(pretrain)]
-    config: EvalConfig = build_config(EvalConfig, sources, config_file, overrides)
+    layers = [*sources, *([] if config_file is None else [config_file])]
+    layers += [list(overrides)] if overrides else []
+    config: EvalConfig = build_config(EvalConfig, [*layers, *([settings] if settings else [])])
     config.check()
-    if config_file is not None or overrides:
+    if config_file is not None or overrides or settings:
         _refuse_what_evaluation_ignores(config, build_config(EvalConfig, sources))
     return config
 

@@ -10,26 +10,24 @@ also the files of TensorBoard's embedding projector in ``projector/``
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from pathlib import Path
 
 import numpy as np
 
+from linear_eval.config import EvalConfig
 from linear_eval.features.cache import Features
+from linear_eval.features.encoders import LoadedEncoder
 from linear_eval.features.gallery import gallery_features, gallery_name
 from linear_eval.features.projector import (
-    DEFAULT_POINTS,
     FOLDER,
-    check_max_points,
     export_projector,
     projector_bytes,
     sample_rows,
     summary_line,
 )
-from simclr.errors import ConfigError
-from simclr.run.paths import check_folder_to_read, check_folder_to_write, printable
+from simclr.run.paths import check_folder_to_write, printable
 
 CHUNK = 65_536
 
@@ -69,23 +67,25 @@ def export_embeddings(
     return written
 
 
-def embed_gallery(args: argparse.Namespace) -> Path:
-    """Export the frozen features of the gallery of ``args`` (``checkpoint``, ``config``,
-    ``overrides``, ``split``, ``folder``, ``out``, ``projector``, ``projector_points``: the
-    options of ``simclr embed``) to ``--out`` (default: RUN/embeddings/NAME); the directory. The
-    options and paths are checked first, the free space once the features' shape is known."""
-    max_points = _projector_points(args)
-    if args.folder:
-        check_folder_to_read("--folder", args.folder)
-    if args.out:
-        check_folder_to_write("--out", args.out)
-        if max_points:
-            check_folder_to_write("--out", Path(args.out) / FOLDER)
-    loaded, config, features = gallery_features(args, "embeddings")
-    directory = Path(args.out or loaded.run_dir / "embeddings" / gallery_name(config, features))
+def embed_gallery(
+    loaded: LoadedEncoder,
+    config: EvalConfig,
+    split: str | None = None,
+    out: str | Path | None = None,
+    projector_points: int = 0,
+) -> Path:
+    """Export the frozen features of the gallery (``split`` of ``config.data``, see
+    :func:`linear_eval.features.gallery.gallery_features`) to ``out`` (default:
+    RUN/embeddings/NAME), with the projector's files for at most ``projector_points`` images
+    (0: none); the directory. The folder written is checked before the features are extracted,
+    its free space once their shape is known."""
+    if out is None:
+        check_folder_to_write("--out", loaded.run_dir / "embeddings")
+    features = gallery_features(loaded, config, split)
+    directory = Path(out or loaded.run_dir / "embeddings" / gallery_name(config, features))
     shape = features.representation.shape
     need = shape[0] * (shape[1] * 4 + 16)
-    sample = sample_rows(shape[0], max_points, config.seed) if max_points else None
+    sample = sample_rows(shape[0], projector_points, config.seed) if projector_points else None
     if sample is not None:
         channels = int(features.meta["preprocessing"]["channels"])
         image_side = int(features.meta["preprocessing"]["image_size"])
@@ -101,18 +101,6 @@ def embed_gallery(args: argparse.Namespace) -> Path:
     if record is not None:
         print(summary_line(record, directory / FOLDER))
     return directory
-
-
-def _projector_points(args: argparse.Namespace) -> int:
-    """The most points the projector shows; 0 without ``--projector``."""
-    points = getattr(args, "projector_points", None)
-    if not getattr(args, "projector", False):
-        if points is not None:
-            raise ConfigError("--projector-points is read only with --projector")
-        return 0
-    points = DEFAULT_POINTS if points is None else points
-    check_max_points("--projector-points", points)
-    return points
 
 
 def _write_csv(features: Features, path: Path, paths: list[str] | None) -> Path:

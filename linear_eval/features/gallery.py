@@ -1,10 +1,11 @@
-"""What the evaluation commands share: the encoder and evaluation config a command line names,
-the feature cache's directory, and the frozen features of a command's gallery."""
+"""What the evaluation commands share: the encoder and evaluation config they are given, the
+feature cache's directory, and the frozen features of a command's gallery."""
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from linear_eval.config import EvalConfig, adapt_to_encoder, load_eval_config
 from linear_eval.features.cache import Features
@@ -12,15 +13,23 @@ from linear_eval.features.encoders import LoadedEncoder, load_encoder
 from linear_eval.features.extract import extract_features
 from simclr.data.config import resolved_spec
 from simclr.errors import require
-from simclr.run.paths import check_folder_to_write
 
 
-def load(args: argparse.Namespace) -> tuple[LoadedEncoder, EvalConfig]:
-    loaded = load_encoder(args.checkpoint)
-    overrides = list(args.overrides)
-    if getattr(args, "folder", None):
-        overrides += ["data.name=folder", f"data.path={args.folder}"]
-    config = load_eval_config(loaded.pretrain_config, args.config, overrides)
+def load_evaluation(
+    checkpoint: str | Path,
+    config_file: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    folder: str | Path | None = None,
+    settings: dict[str, Any] | None = None,
+) -> tuple[LoadedEncoder, EvalConfig]:
+    """The encoder of ``checkpoint`` and its evaluation settings: the run's data, then
+    ``config_file``, ``overrides`` and ``settings`` (keys to values, assigned as they are), the
+    images of ``folder`` in place of the dataset when it is given."""
+    loaded = load_encoder(checkpoint)
+    settings = dict(settings or {})
+    if folder is not None:
+        settings["data"] = {**settings.get("data", {}), "name": "folder", "path": str(folder)}
+    config = load_eval_config(loaded.pretrain_config, config_file, list(overrides), settings)
     return loaded, adapt_to_encoder(config, loaded.encoder.in_channels, loaded.pretrain_config)
 
 
@@ -29,18 +38,14 @@ def cache_dir(loaded: LoadedEncoder, config: EvalConfig) -> Path:
 
 
 def gallery_features(
-    args: argparse.Namespace, default_dir: str | None = None
-) -> tuple[LoadedEncoder, EvalConfig, Features]:
-    """The run, the settings and the gallery's features; without ``--out``, ``RUN/default_dir``
-    (where the output then goes) is checked writable once the run is known, before extraction."""
-    loaded, config = load(args)
-    if default_dir is not None and not getattr(args, "out", None):
-        check_folder_to_write("--out", loaded.run_dir / default_dir)
+    loaded: LoadedEncoder, config: EvalConfig, split: str | None = None
+) -> Features:
+    """The frozen features of the gallery: ``split`` of ``config.data`` (default: its labelled
+    training split, else the one it pretrains on), cached in the run's feature cache."""
     spec = resolved_spec(config.data)
-    split = args.split or spec.eval_train_split or spec.pretrain_split
+    split = split or spec.eval_train_split or spec.pretrain_split
     subset = gallery_subset(config, split, spec.eval_test_split)
-    features = extract_features(loaded.extractor, config, split, subset, cache_dir(loaded, config))
-    return loaded, config, features
+    return extract_features(loaded.extractor, config, split, subset, cache_dir(loaded, config))
 
 
 def gallery_subset(config: EvalConfig, split: str, test_split: str | None) -> float | None:

@@ -1,13 +1,14 @@
-"""The work of ``simclr finetune``: refused under an external launcher, then one run on one label
-subset or a sweep over label fractions, its tables printed and where they were written."""
+"""The work of ``simclr finetune``: one run on one label subset or a sweep over label fractions,
+its tables printed and where they were written; the command is refused under an external
+launcher."""
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
-from linear_eval.features.gallery import load
+from linear_eval.config import EvalConfig
+from linear_eval.features.encoders import LoadedEncoder
 from linear_eval.finetune.report import format_sweep, format_table
 from linear_eval.finetune.run import finetune
 from linear_eval.finetune.sweep import finetune_sweep
@@ -27,24 +28,22 @@ def refuse_external_launcher(command: str) -> None:
         )
 
 
-def finetune_and_report(args: argparse.Namespace) -> Path:
-    """Fine-tune the encoder of ``args`` (``checkpoint``, ``config``, ``overrides``, ``out``,
-    ``sweep``: the options of ``simclr finetune``) beside its baselines, print the table of each
-    run (and with ``--sweep`` the sweep's table) and where the results went; that directory."""
-    refuse_external_launcher("finetune")
-    if args.out:
-        check_folder_to_write("--out", args.out)
-    loaded, config = load(args)
-    if not args.out:  # RUN/finetune/NAME
-        check_folder_to_write("--out", loaded.run_dir / "finetune")
-    if args.sweep:
-        reports, sweep_dir = finetune_sweep(loaded, config, args.out)
+def finetune_and_report(
+    loaded: LoadedEncoder, config: EvalConfig, out: str | Path | None = None, sweep: bool = False
+) -> Path:
+    """Fine-tune ``loaded`` with ``config`` beside its baselines in ``out`` (default:
+    RUN/finetune/NAME), or with ``sweep`` at every fraction of ``finetune.sweep_fractions``;
+    print the table of each run (and the sweep's table) and where the results went; that
+    directory. The folder written is checked first."""
+    check_folder_to_write("--out", out or loaded.run_dir / "finetune")
+    if sweep:
+        reports, sweep_dir = finetune_sweep(loaded, config, out)
         for report in reports:
             print(format_table(report) + "\n")
         print(format_sweep(reports))
         print(f"wrote {sweep_dir / 'sweep.json'} and {sweep_dir / 'label_efficiency.png'}")
         return sweep_dir
-    report = finetune(loaded, config, args.out)
+    report = finetune(loaded, config, out)
     print(format_table(report))
     print(f"wrote {Path(report['run_dir']) / 'finetune.json'}")
     return Path(report["run_dir"])

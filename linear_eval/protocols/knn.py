@@ -60,7 +60,9 @@ def weighted_votes(
 ) -> torch.Tensor:
     """Class scores (Q, C): sum over the neighbours of exp(sim / T) for the neighbour's class."""
     weights = (similarities.double() / temperature).exp()
-    scores = torch.zeros(len(similarities), num_classes, dtype=torch.float64)
+    scores = torch.zeros(
+        len(similarities), num_classes, dtype=torch.float64, device=similarities.device
+    )
     return scores.scatter_add_(1, neighbour_labels.long(), weights)
 
 

@@ -8,7 +8,6 @@ of at most ``plot.max_points`` points is embedded.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 from pathlib import Path
@@ -16,16 +15,12 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from linear_eval.config import PlotConfig
+from linear_eval.config import EvalConfig, PlotConfig
+from linear_eval.features.encoders import LoadedEncoder
 from linear_eval.features.gallery import gallery_features, gallery_name
 from linear_eval.figure import new_figure, save_figure
 from linear_eval.protocols.knn import normalized
-from simclr.run.paths import (
-    check_file_to_write,
-    check_folder_to_read,
-    check_folder_to_write,
-    printable,
-)
+from simclr.run.paths import check_file_to_write, check_folder_to_write, printable
 
 
 def resolved_method(method: str) -> str:
@@ -106,19 +101,23 @@ def plot_embedding(
     return draw_map(coordinates, labels[rows], classes, path, title, config.point_size), method
 
 
-def plot_gallery(args: argparse.Namespace) -> Path:
-    """Draw the map of the gallery of ``args`` (``checkpoint``, ``config``, ``overrides``,
-    ``split``, ``folder``, ``out``: the options of ``simclr plot``) to ``--out`` (default:
-    RUN/plots/NAME-METHOD.png; a folder: NAME-METHOD.png in it; a name without .png gets it);
-    the PNG's path, the one printed. The paths are checked first."""
-    if args.folder:
-        check_folder_to_read("--folder", args.folder)
-    if args.out:
-        check_plot_out(args.out)
-    loaded, config, features = gallery_features(args, "plots")
+def plot_gallery(
+    loaded: LoadedEncoder,
+    config: EvalConfig,
+    split: str | None = None,
+    out: str | None = None,
+) -> Path:
+    """Draw the map of the gallery (``split`` of ``config.data``, see
+    :func:`linear_eval.features.gallery.gallery_features`) by ``config.plot`` to ``out``
+    (default: RUN/plots/NAME-METHOD.png; a folder: NAME-METHOD.png in it; a name without .png
+    gets it); the PNG's path, the one printed. The file written is checked before the map is
+    drawn."""
+    if out is None:
+        check_folder_to_write("--out", loaded.run_dir / "plots")
+    features = gallery_features(loaded, config, split)
     method = resolved_method(config.plot.method)
     name = f"{gallery_name(config, features)}-{method}.png"
-    path = plot_path(args.out, loaded.run_dir / "plots", name)
+    path = plot_path(out, loaded.run_dir / "plots", name)
     check_file_to_write("--out", path)
     title = f"{config.data.name}/{features.meta['split']}: {loaded.source}"
     path, method = plot_embedding(

@@ -8,11 +8,12 @@ its run.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from linear_eval.features.gallery import cache_dir, load
+from linear_eval.config import EvalConfig
+from linear_eval.features.encoders import LoadedEncoder
+from linear_eval.features.gallery import cache_dir
 from linear_eval.protocols.evaluate import evaluate, log_to_run
 from simclr.run.atomic import atomic_write
 from simclr.run.paths import check_folder_to_write, printable
@@ -99,19 +100,17 @@ def write_report(report: dict, run_dir: str | Path) -> Path:
     return path
 
 
-def report_evaluation(args: argparse.Namespace, mode: str) -> dict:
-    """Evaluate the encoder of ``args`` (``checkpoint``, ``config``, ``overrides``, ``out``: the
-    options of ``simclr eval``) by ``mode`` (knn, linear or all) beside its baselines, print the
-    table, write ``eval.json`` to ``--out`` (default: the run directory) and log the pretrained
-    encoder's metrics to the loggers of its run; the report. The paths are checked first."""
-    if args.out:
-        check_folder_to_write("--out", args.out)
-    loaded, config = load(args)
-    if not args.out:
-        check_folder_to_write("--out", loaded.run_dir)
+def report_evaluation(
+    loaded: LoadedEncoder, config: EvalConfig, mode: str = "all", out: str | Path | None = None
+) -> dict:
+    """Evaluate ``loaded`` with ``config`` by ``mode`` (knn, linear or all) beside its
+    baselines, print the table, write ``eval.json`` to ``out`` (default: the run directory) and
+    log the pretrained encoder's metrics to the loggers of its run; the report. The folder
+    written is checked first."""
+    check_folder_to_write("--out", out or loaded.run_dir)
     report = evaluate(loaded, config, mode, cache_dir(loaded, config))
     print(format_table(report))
-    path = write_report(report, args.out or loaded.run_dir)
+    path = write_report(report, out or loaded.run_dir)
     print(f"wrote {printable(str(path))}")
     logged = log_to_run(loaded, report["results"][loaded.extractor.name])
     if logged:

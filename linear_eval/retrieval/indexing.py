@@ -3,31 +3,35 @@ images of an image folder appended to a saved index; what was written said in a 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from linear_eval.config import EvalConfig
 from linear_eval.features.cache import Features
+from linear_eval.features.encoders import LoadedEncoder
 from linear_eval.features.gallery import gallery_features, gallery_name
 from linear_eval.retrieval.build import build_index, describe
-from linear_eval.retrieval.index import hnsw_bytes_per_vector, index_type_for
-from linear_eval.retrieval.store import append_to_index, load_index, save_index
-from simclr.errors import ConfigError
-from simclr.run.paths import check_folder_to_read, check_folder_to_write, printable
+from linear_eval.retrieval.index import GalleryIndex, hnsw_bytes_per_vector, index_type_for
+from linear_eval.retrieval.store import append_to_index, save_index
+from simclr.run.paths import check_folder_to_write, printable
 
 
-def index_gallery(args: argparse.Namespace) -> Path:
-    """Build the index over the gallery of ``args`` (``checkpoint``, ``config``, ``overrides``,
-    ``split``, ``folder``, ``out``, ``exact``: the options of ``simclr index``) and save it in
-    ``--out`` (default: RUN/index/NAME); its directory. The paths are checked first."""
-    if args.folder:
-        check_folder_to_read("--folder", args.folder)
-    if args.out:
-        check_folder_to_write("--out", args.out)
-    loaded, config, features = gallery_features(args, "index")
-    directory = Path(args.out or loaded.run_dir / "index" / gallery_name(config, features))
-    check_folder_to_write("--out", directory, need_bytes=index_bytes(features, config, args.exact))
-    gallery = build_index(features, loaded.extractor, config, loaded.source, exact=args.exact)
+def index_gallery(
+    loaded: LoadedEncoder,
+    config: EvalConfig,
+    split: str | None = None,
+    out: str | Path | None = None,
+    exact: bool = False,
+) -> Path:
+    """Build the index over the gallery (``split`` of ``config.data``, see
+    :func:`linear_eval.features.gallery.gallery_features`) with ``loaded``'s features, the exact
+    one with ``exact``, and save it in ``out`` (default: RUN/index/NAME); its directory. The
+    folder written is checked before the features are extracted, its free space after."""
+    if out is None:
+        check_folder_to_write("--out", loaded.run_dir / "index")
+    features = gallery_features(loaded, config, split)
+    directory = Path(out or loaded.run_dir / "index" / gallery_name(config, features))
+    check_folder_to_write("--out", directory, need_bytes=index_bytes(features, config, exact))
+    gallery = build_index(features, loaded.extractor, config, loaded.source, exact=exact)
     save_index(gallery, directory)
     meta = gallery.meta
     print(
@@ -48,20 +52,17 @@ def index_bytes(features: Features, config: EvalConfig, exact: bool) -> int:
     return int(count * (per_vector.get(kind, 4 * dim + 8) + 8) * 1.1) + 2**16
 
 
-def append_folder(args: argparse.Namespace) -> int:
-    """Add the images of ``args.folder`` that the index ``args.append`` does not hold yet and
-    save it again; the count added. A missing or damaged index stops it before any work."""
-    if not args.folder:
-        raise ConfigError("--append INDEX takes the images to add from --folder DIR")
-    check_folder_to_read("--folder", args.folder)
-    check_folder_to_write("--append", check_folder_to_read("--append", args.append))
-    gallery = load_index(args.append)  # a damaged index stops here
-    loaded, config, features = gallery_features(args)
+def append_folder(
+    gallery: GalleryIndex, directory: str | Path, loaded: LoadedEncoder, config: EvalConfig
+) -> int:
+    """Add the images of the folder ``config.data`` reads that the index ``gallery`` (saved in
+    ``directory``) does not hold yet, and save it again; the count added."""
+    features = gallery_features(loaded, config)
     added = append_to_index(gallery, features, loaded.extractor)
-    save_index(gallery, args.append)
+    save_index(gallery, directory)
+    folder, directory = printable(str(config.data.path)), printable(str(directory))
     print(
-        f"added {added:,} of {len(features):,} images of {printable(args.folder)} to "
-        f"{printable(args.append)} "
+        f"added {added:,} of {len(features):,} images of {folder} to {directory} "
         f"({gallery.meta['count']:,} images; {len(features) - added:,} were already in it)"
     )
     return added

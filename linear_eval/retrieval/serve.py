@@ -5,7 +5,6 @@ indexes and encoders are loaded."""
 
 from __future__ import annotations
 
-import argparse
 import errno
 import logging
 import socket
@@ -22,9 +21,17 @@ from simclr.run.paths import check_file_to_read, check_folder_to_read
 LOCAL = "127.0.0.1"
 
 
-def serve(args: argparse.Namespace) -> None:
-    """Serve the indexes of ``args.run`` on ``args.host``:``args.port`` until interrupted."""
-    site, server = prepare(args)
+def serve(
+    run: str | Path,
+    checkpoint: str | Path | None = None,
+    host: str = LOCAL,
+    port: int = 8000,
+    top_k: int | None = None,
+    max_upload_mib: float = 20.0,
+) -> None:
+    """Serve the indexes of ``run`` (a run directory or one index folder) on ``host``:``port``
+    until interrupted; see :func:`prepare`."""
+    site, server = prepare(run, checkpoint, host, port, top_k, max_upload_mib)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per thumbnail fetched
     host, port = server.server_address[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -41,43 +48,49 @@ def serve(args: argparse.Namespace) -> None:
         server.server_close()
 
 
-def prepare(args: argparse.Namespace):
-    """The application and a bound server for ``args``, every option checked first."""
-    if not 0 <= args.port <= 65535:
-        raise ConfigError(f"--port {args.port} is invalid: from 0 (any free port) to 65535")
-    if args.top_k is not None and not 1 <= args.top_k <= MAX_K:
-        raise ConfigError(f"-k {args.top_k} is invalid: from 1 to {MAX_K} neighbours a page")
-    if not 0 < args.max_upload_mib <= 1024:
-        raise ConfigError(
-            f"--max-upload-mib {args.max_upload_mib:g} is invalid: above 0, at most 1024"
-        )
-    target = check_folder_to_read("RUN", args.run)
+def prepare(
+    run: str | Path,
+    checkpoint: str | Path | None = None,
+    host: str = LOCAL,
+    port: int = 8000,
+    top_k: int | None = None,
+    max_upload_mib: float = 20.0,
+):
+    """The application and a bound server: the indexes of ``run`` searched with ``checkpoint``
+    (default: the encoder that built each), ``top_k`` neighbours a page (default: the index's,
+    else 10), uploads up to ``max_upload_mib``; every option checked first, the address taken
+    before the indexes and encoders are loaded."""
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port} is invalid: from 0 (any free port) to 65535")
+    if top_k is not None and not 1 <= top_k <= MAX_K:
+        raise ConfigError(f"-k {top_k} is invalid: from 1 to {MAX_K} neighbours a page")
+    if not 0 < max_upload_mib <= 1024:
+        raise ConfigError(f"--max-upload-mib {max_upload_mib:g} is invalid: above 0, at most 1024")
+    target = check_folder_to_read("RUN", run)
     index_folders(target)  # an index to serve, before any encoder is loaded
-    if args.checkpoint is not None:
-        checkpoint = Path(args.checkpoint)
-        (check_folder_to_read if checkpoint.is_dir() else check_file_to_read)(
-            "--checkpoint", checkpoint
-        )
-    with listening(args) as listener:  # the address taken before the long loading
-        indexes = load_served(target, args.checkpoint)
-        default_k = args.top_k or indexes[0].gallery.meta.get("top_k") or 10
-        upload_bytes = int(args.max_upload_mib * 2**20)
+    if checkpoint is not None:
+        path = Path(checkpoint)
+        (check_folder_to_read if path.is_dir() else check_file_to_read)("--checkpoint", path)
+    with listening(host, port) as listener:  # the address taken before the long loading
+        indexes = load_served(target, checkpoint)
+        default_k = top_k or indexes[0].gallery.meta.get("top_k") or 10
+        upload_bytes = int(max_upload_mib * 2**20)
         site = GallerySite(run_name(target), indexes, min(default_k, MAX_K), upload_bytes)
         # Werkzeug serves a duplicate of the listening socket's descriptor
-        server = make_server(args.host, args.port, site, threaded=True, fd=listener.fileno())
+        server = make_server(host, port, site, threaded=True, fd=listener.fileno())
     return site, server
 
 
-def listening(args: argparse.Namespace) -> socket.socket:
+def listening(host: str, port: int) -> socket.socket:
     """A socket bound to ``--host``:``--port`` and listening; a refusal (the port taken, an
     unknown host, a port below 1024 without the right) is one line. Bound here rather than by
     Werkzeug, which prints its own lines and exits."""
     try:
-        family = select_address_family(args.host, args.port)
+        family = select_address_family(host, port)
         listener = socket.socket(family, socket.SOCK_STREAM)
         try:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind(get_sockaddr(args.host, args.port, family))
+            listener.bind(get_sockaddr(host, port, family))
             listener.listen(socket.SOMAXCONN)
         except BaseException:
             listener.close()
@@ -85,7 +98,7 @@ def listening(args: argparse.Namespace) -> socket.socket:
     except OSError as error:
         name = errno.errorcode.get(error.errno or 0, "")
         why = f"{error.strerror or error} ({name})" if name else str(error.strerror or error)
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {why}") from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {why}") from None
     return listener
 
 

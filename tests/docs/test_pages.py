@@ -114,8 +114,9 @@ def existing_modules() -> set[str]:
     found = set()
     for root in LISTED_ROOTS:
         for path in (ROOT / root).rglob("*.py"):
-            if "__pycache__" in path.parts:
-                continue
+            parts = path.relative_to(ROOT).parts
+            if "__pycache__" in parts or any(part.startswith(".") for part in parts):
+                continue  # caches, and hidden folders such as benchmarks/.venv-lightly
             relative = path.relative_to(ROOT).as_posix()
             found.add(relative[: -len("__init__.py")] if path.name == "__init__.py" else relative)
     return found

@@ -3,7 +3,6 @@ the work of ``simclr embed`` writes them where asked and says so."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from linear_eval.features.embed import embed_gallery, export_embeddings
 from linear_eval.features.encoders import raw_pixels
 from linear_eval.features.extract import extract_features
+from linear_eval.features.gallery import load_evaluation
 
 
 @pytest.mark.parametrize("csv_max_rows", [0, 100])
@@ -40,10 +40,8 @@ def test_embeddings_labels_indices_and_csv(tmp_path: Path, synthetic, csv_max_ro
 @pytest.mark.usefixtures("single_thread")
 def test_the_gallery_is_exported_to_the_run_by_default(run_dir: Path, synthetic, capsys) -> None:
     overrides = [*synthetic.eval_overrides, "data.subset=10", "embed.csv_max_rows=0"]
-    args = argparse.Namespace(
-        checkpoint=str(run_dir), config=None, folder=None, split=None, out=None, overrides=overrides
-    )
-    directory = embed_gallery(args)
+    loaded, config = load_evaluation(run_dir, None, overrides)
+    directory = embed_gallery(loaded, config)
     assert directory == run_dir / "embeddings" / "synthetic_eval-train-10"
     assert np.load(directory / "embeddings.npy").shape == (10, 512)
     assert capsys.readouterr().out.splitlines() == [

@@ -1,23 +1,17 @@
-"""Tests of linear_eval/finetune/command.py: the work of ``simclr finetune`` refused under an
-external launcher before any work, its tables and where it wrote them."""
+"""Tests of linear_eval/finetune/command.py: the work of ``simclr finetune``, its tables and
+where it wrote them; a process a launcher started is told so."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 
+from linear_eval.features.gallery import load_evaluation
 from linear_eval.finetune.command import finetune_and_report, refuse_external_launcher
-from simclr.errors import ConfigError
 from tests.linear_eval.finetune.fast import FAST
 
 TORCHRUN = {"RANK": "0", "WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "x"}  # --nproc-per-node 2
-
-
-def _args(run_dir: Path, *overrides: str, **options) -> argparse.Namespace:
-    settings = {"checkpoint": str(run_dir), "config": None, "out": None, "sweep": False}
-    return argparse.Namespace(**settings | options, overrides=list(overrides))
 
 
 def test_one_process_or_one_launched_process_is_not_refused(monkeypatch) -> None:
@@ -28,22 +22,13 @@ def test_one_process_or_one_launched_process_is_not_refused(monkeypatch) -> None
     refuse_external_launcher("finetune")
 
 
-def test_copies_started_by_a_launcher_are_refused_before_any_work(
-    run_dir: Path, monkeypatch
-) -> None:
-    for name, value in TORCHRUN.items():
-        monkeypatch.setenv(name, value)
-    with pytest.raises(ConfigError, match="started as 2 processes.*finetune.devices=N") as error:
-        finetune_and_report(_args(run_dir))
-    assert "\n" not in str(error.value) and not (run_dir / "finetune").exists()
-
-
 @pytest.mark.usefixtures("single_thread")
 def test_a_run_prints_its_table_and_where_it_wrote_it(
     run_dir: Path, synthetic, tmp_path: Path, capsys
 ) -> None:
     overrides = [*synthetic.eval_overrides, *FAST, "finetune.labels_per_class=1"]
-    out = finetune_and_report(_args(run_dir, *overrides, "finetune.baselines=[]", out=tmp_path))
+    loaded, config = load_evaluation(run_dir, None, [*overrides, "finetune.baselines=[]"])
+    out = finetune_and_report(loaded, config, tmp_path)
     assert out == tmp_path
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("synthetic_eval: 4 labelled images of train (1 per class of 64")

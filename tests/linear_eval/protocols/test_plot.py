@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
 import sys
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 
 from linear_eval.config import PlotConfig
+from linear_eval.features.gallery import load_evaluation
 from linear_eval.protocols.plot import (
     embed_2d,
     plot_embedding,
@@ -112,15 +112,7 @@ def test_sampling_is_seeded_sorted_and_bounded() -> None:
 @pytest.mark.usefixtures("single_thread")
 def test_the_gallery_map_goes_to_the_run_by_default(run_dir: Path, synthetic, capsys) -> None:
     overrides = [*synthetic.eval_overrides, "plot.method=pca"]
-    args = argparse.Namespace(
-        checkpoint=str(run_dir),
-        config=None,
-        folder=None,
-        split="test",
-        out=None,
-        overrides=overrides,
-    )
-    path = plot_gallery(args)
+    path = plot_gallery(*load_evaluation(run_dir, None, overrides), "test")
     assert path == run_dir / "plots" / "synthetic_eval-test-pca.png"
     assert path.read_bytes()[:4] == b"\x89PNG"
     assert capsys.readouterr().out == f"wrote {path} (pca)\n"
@@ -135,15 +127,8 @@ def test_the_png_printed_is_the_png_written(
     name without .png gets it, and the path printed is the one written."""
     if out.startswith("folder"):
         (tmp_path / "folder").mkdir()
-    args = argparse.Namespace(
-        checkpoint=str(run_dir),
-        config=None,
-        folder=None,
-        split="test",
-        out=str(tmp_path / out),
-        overrides=[*synthetic.eval_overrides, "plot.method=pca"],
-    )
-    path = plot_gallery(args)
+    loaded, config = load_evaluation(run_dir, None, [*synthetic.eval_overrides, "plot.method=pca"])
+    path = plot_gallery(loaded, config, "test", str(tmp_path / out))
     expected = {
         "folder": tmp_path / "folder" / "synthetic_eval-test-pca.png",
         "folder/": tmp_path / "folder" / "synthetic_eval-test-pca.png",

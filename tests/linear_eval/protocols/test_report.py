@@ -3,13 +3,13 @@ the command's work: evaluate, print, write, log."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
 from linear_eval.features.encoders import PRETRAINED, load_encoder
+from linear_eval.features.gallery import load_evaluation
 from linear_eval.protocols.evaluate import evaluate
 from linear_eval.protocols.report import EVAL_FILE, format_table, report_evaluation, write_report
 
@@ -79,10 +79,8 @@ def test_the_evaluation_is_printed_and_written_where_asked(
     run_dir: Path, synthetic, tmp_path: Path, capsys
 ) -> None:
     overrides = [*synthetic.eval_overrides, "baselines.random_init=false", "knn.k=[5]"]
-    args = argparse.Namespace(
-        checkpoint=str(run_dir), config=None, out=str(tmp_path), overrides=overrides
-    )
-    report = report_evaluation(args, "knn")
+    loaded, config = load_evaluation(run_dir, None, overrides)
+    report = report_evaluation(loaded, config, "knn", tmp_path)
     lines = capsys.readouterr().out.splitlines()
     table = format_table(report).splitlines()
     assert lines[: len(table)] == table and lines[len(table)] == f"wrote {tmp_path / EVAL_FILE}"

@@ -5,7 +5,6 @@ before any index or encoder is loaded."""
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import re
@@ -16,6 +15,7 @@ from PIL import Image
 from werkzeug.test import Client
 
 import linear_eval.retrieval.served as served_module
+from linear_eval.features.gallery import load_evaluation
 from linear_eval.retrieval.indexing import index_gallery
 from linear_eval.retrieval.query import query_features, retrieve
 from linear_eval.retrieval.serve import prepare
@@ -30,9 +30,8 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 def _index(
     run_dir: Path, synthetic, out: Path | None = None, checkpoint: Path | None = None
 ) -> Path:
-    settings = {"checkpoint": str(checkpoint or run_dir), "config": None, "folder": None}
-    settings.update(split="test", out=str(out) if out else None, exact=False, append=None)
-    return index_gallery(argparse.Namespace(**settings, overrides=list(synthetic.eval_overrides)))
+    loaded, config = load_evaluation(checkpoint or run_dir, None, synthetic.eval_overrides)
+    return index_gallery(loaded, config, "test", out)
 
 
 @pytest.fixture
@@ -142,13 +141,11 @@ def test_a_run_without_an_index_and_a_busy_port_are_one_line(
     assert main(["serve", str(run_dir)]) == 2
     assert "no index to serve" in capsys.readouterr().err
     _index(run_dir, synthetic)
-    args = argparse.Namespace(run=str(run_dir), checkpoint=None, host="127.0.0.1", port=0)
-    args.__dict__.update(top_k=None, max_upload_mib=20.0)
-    _, server = prepare(args)
+    _, server = prepare(run_dir, host="127.0.0.1", port=0)
     try:
-        args.port = server.server_address[1]
-        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{args.port}: "):
-            prepare(args)
+        port = server.server_address[1]
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}: "):
+            prepare(run_dir, host="127.0.0.1", port=port)
     finally:
         server.server_close()
 
@@ -157,10 +154,9 @@ def test_a_run_without_an_index_and_a_busy_port_are_one_line(
 def test_approximate_indexes_are_served_as_retrieve_answers_them(
     run_dir: Path, synthetic, kind: str
 ) -> None:
-    settings = {"checkpoint": str(run_dir), "config": None, "folder": None, "split": "train"}
-    settings.update(out=None, exact=False, append=None)
     overrides = [*synthetic.eval_overrides, f"retrieval.index_type={kind}"]
-    index_gallery(argparse.Namespace(**settings, overrides=overrides))
+    loaded, config = load_evaluation(run_dir, None, overrides)
+    index_gallery(loaded, config, "train")
     site = GallerySite("run", load_served(run_dir))
     served = site.site.indexes["synthetic_eval-train"]
     assert served.gallery.meta["index_type"] == kind
