@@ -43,7 +43,8 @@ from common import (
     write_json,
 )
 
-from linear_eval.protocols.knn import exact_index, knn_classify, search, weighted_votes
+from linear_eval.features.vectors import exact_index, search
+from linear_eval.protocols.knn import knn_classify, weighted_votes
 
 
 def synthetic_features(

@@ -44,7 +44,7 @@ import numpy as np
 from common import RESULTS_DIR, machine, median, print_table, tree_pss_mib, write_json
 
 from linear_eval.config import RetrievalConfig
-from linear_eval.protocols.knn import normalized
+from linear_eval.features.vectors import normalized
 from linear_eval.retrieval.calibrate import calibrate
 from linear_eval.retrieval.index import IVF_TRAINING_POINTS_PER_CELL, set_knob
 

@@ -44,7 +44,7 @@ from retrieval import gallery_of, jitter_scale, load_rows  # noqa: E402
 from linear_eval.config import load_eval_config  # noqa: E402
 from linear_eval.features.cache import Features  # noqa: E402
 from linear_eval.features.encoders import load_encoder  # noqa: E402
-from linear_eval.protocols.knn import search  # noqa: E402
+from linear_eval.features.vectors import search  # noqa: E402
 from linear_eval.retrieval.build import build_index, describe  # noqa: E402
 from linear_eval.retrieval.query import query_features  # noqa: E402
 from linear_eval.retrieval.serve import prepare  # noqa: E402

@@ -224,3 +224,16 @@ def test_evaluation_modules_load_no_kornia_and_no_training_loop() -> None:
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.strip() == "[]"
+
+
+def test_retrieval_stands_on_the_features_not_on_the_protocols(graph: dict[str, set[str]]) -> None:
+    """Retrieval searches feature vectors (linear_eval.features.vectors); the kNN protocol is a
+    neighbour of it, not its foundation."""
+    leaning = {
+        (module, target)
+        for module, targets in graph.items()
+        if folder(module) == "linear_eval.retrieval"
+        for target in targets
+        if folder(target) == "linear_eval.protocols"
+    }
+    assert not leaning

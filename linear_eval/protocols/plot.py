@@ -18,8 +18,8 @@ import numpy as np
 from linear_eval.config import EvalConfig, PlotConfig
 from linear_eval.features.encoders import LoadedEncoder
 from linear_eval.features.gallery import gallery_features, gallery_name
+from linear_eval.features.vectors import normalized
 from linear_eval.figure import new_figure, save_figure
-from linear_eval.protocols.knn import normalized
 from simclr.run.paths import check_file_to_write, check_folder_to_write, printable
 
 

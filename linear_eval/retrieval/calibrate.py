@@ -7,7 +7,7 @@ import faiss
 import numpy as np
 
 from linear_eval.config import RetrievalConfig
-from linear_eval.protocols.knn import ADD_CHUNK, normalized
+from linear_eval.features.vectors import ADD_CHUNK, normalized
 from linear_eval.retrieval.index import set_knob
 
 NPROBES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)

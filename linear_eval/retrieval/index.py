@@ -19,7 +19,7 @@ import faiss
 import numpy as np
 
 from linear_eval.config import RetrievalConfig
-from linear_eval.protocols.knn import ADD_CHUNK, normalized
+from linear_eval.features.vectors import ADD_CHUNK, normalized
 
 IVF_TRAINING_POINTS_PER_CELL = 64  # k-means sample per cell (faiss warns below 39; its cap is 256)
 

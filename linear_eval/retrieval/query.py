@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from linear_eval.features.encoders import FeatureExtractor, LoadedEncoder, frozen
 from linear_eval.features.preprocess import Preprocessing, select_device
-from linear_eval.protocols.knn import search
+from linear_eval.features.vectors import search
 from linear_eval.retrieval.compatible import check_compatible
 from linear_eval.retrieval.index import GalleryIndex
 from simclr.config import DataConfig, merge_config

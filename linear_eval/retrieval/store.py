@@ -12,7 +12,7 @@ import faiss
 
 from linear_eval.features.cache import Features
 from linear_eval.features.encoders import FeatureExtractor
-from linear_eval.protocols.knn import ADD_CHUNK, normalized
+from linear_eval.features.vectors import ADD_CHUNK, normalized
 from linear_eval.retrieval.compatible import IndexMismatchError, check_compatible
 from linear_eval.retrieval.index import GalleryIndex, set_knob
 from simclr.errors import ConfigError

@@ -295,7 +295,7 @@ def test_finetune_under_an_external_launcher_says_to_use_its_own_processes(
 def test_appending_a_folder_to_an_index_equals_building_it_from_both(
     run_dir: Path, tmp_path: Path, synthetic, fashion_mnist_folder, capsys
 ) -> None:
-    from linear_eval.protocols.knn import exact_index, search
+    from linear_eval.features.vectors import exact_index, search
     from linear_eval.retrieval.store import load_index
 
     folder = fashion_mnist_folder.path

@@ -14,7 +14,8 @@ from linear_eval.config import LinearConfig
 from linear_eval.features.cache import Features, array_records, load_cached
 from linear_eval.features.float32_rows import Float32Rows
 from linear_eval.features.rows import FeatureRows
-from linear_eval.protocols.knn import exact_index, knn_classify, search, weighted_votes
+from linear_eval.features.vectors import exact_index, search
+from linear_eval.protocols.knn import knn_classify, weighted_votes
 from linear_eval.protocols.linear import linear_probe
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from linear_eval.config import RetrievalConfig
-from linear_eval.protocols.knn import exact_index, search
+from linear_eval.features.vectors import exact_index, search
 from linear_eval.retrieval.index import index_type_for, ivf_index, make_index, set_knob
 from tests.linear_eval.retrieval.points import brute_force, clustered
 
