@@ -77,11 +77,10 @@ class RunProgressBar(TQDMProgressBar):
 
 
 class EpochLines(Callback):
-    """One line at the end of every epoch (global rank 0), printed above the bar; ``batch_size``
-    is a process's batch (a step makes 2 views of each image of every process)."""
+    """One line at the end of every epoch (global rank 0), printed above the bar (a step makes
+    2 views of each of the global batch's N images, :meth:`SimCLR.global_batch_size`)."""
 
-    def __init__(self, batch_size: int) -> None:
-        self.batch_size = batch_size
+    def __init__(self) -> None:
         self._start = 0.0
         self._first_step = 0
         self._sums: dict[str, torch.Tensor] = {}
@@ -111,7 +110,7 @@ class EpochLines(Callback):
             steps=trainer.global_step - self._first_step,
             seconds=time.perf_counter() - self._start,
             means={name: float(total) / batches for name, total in self._sums.items()},
-            views_per_step=2 * self.batch_size * trainer.world_size,
+            views_per_step=2 * pl_module.global_batch_size(),
         )
         bar = trainer.progress_bar_callback
         (bar.print if bar is not None else print)(line)

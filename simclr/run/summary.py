@@ -15,9 +15,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from simclr.config.schema import OptimizerConfig, SimCLRConfig
 from simclr.module import SimCLR
-from simclr.optim import scaled_learning_rate
 from simclr.run.atomic import atomic_write
 from simclr.run.clean import human_size, size_of
 from simclr.run.derived import set_aside_derived_outputs
@@ -69,11 +67,8 @@ class RunOutputs(Callback):
     same under every launcher): the scale of the run at its start; ``encoder.pt``,
     ``encoder.yaml`` and ``summary.json`` from global rank 0 at its end."""
 
-    def __init__(
-        self, run_dir: Path, config: SimCLRConfig, training_images: int, quiet: bool = False
-    ) -> None:
+    def __init__(self, run_dir: Path, training_images: int, quiet: bool = False) -> None:
         self.run_dir, self.quiet = run_dir, quiet
-        self.batch_size, self.optimizer = config.data.batch_size, config.optimizer
         self.training_images = training_images
         self.summary: PretrainSummary | None = None
         self._start = 0.0
@@ -81,13 +76,13 @@ class RunOutputs(Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: SimCLR) -> None:
         self._start = time.perf_counter()
         if trainer.is_global_zero and not self.quiet:
-            print(scale_line(trainer, self.batch_size, self.optimizer), flush=True)
+            print(scale_line(trainer, pl_module), flush=True)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: SimCLR) -> None:
         self.summary = PretrainSummary(
             run_dir=str(self.run_dir),
             global_step=trainer.global_step,
-            images_seen=trainer.global_step * self.batch_size * trainer.world_size,
+            images_seen=trainer.global_step * pl_module.global_batch_size(),
             seconds=time.perf_counter() - self._start,
             final_loss=_metric(trainer, "train/loss"),
             contrastive_accuracy=_metric(trainer, "train/contrastive_acc"),
@@ -129,17 +124,16 @@ def _sum_over_processes(trainer: L.Trainer, module: SimCLR) -> int:
     return int(trainer.strategy.reduce(count, reduce_op="sum"))
 
 
-def scale_line(trainer: L.Trainer, per_device: int, optimizer: OptimizerConfig) -> str:
-    """World size, per-device and global batch, negatives and the scaled learning rate."""
-    world = trainer.world_size
-    total = per_device * world
-    rate = scaled_learning_rate(optimizer.base_lr, total, optimizer.lr_scaling)
+def scale_line(trainer: L.Trainer, module: SimCLR) -> str:
+    """World size, per-device and global batch, negatives and the scaled learning rate: the
+    module's own N and rate (:meth:`SimCLR.global_batch_size`, :meth:`SimCLR.learning_rate`)."""
+    total, optimizer = module.global_batch_size(), module.optimizer_config
     return (
-        f"[simclr] {world} process(es) ({trainer.num_nodes} node(s) x {trainer.num_devices} "
-        f"device(s)), per-device batch {per_device}, global batch N = {total} "
-        f"({2 * total - 2} negatives per view), learning rate {rate:.4g} "
-        f"({optimizer.name}, base_lr {optimizer.base_lr:g}, {optimizer.lr_scaling} scaling), "
-        f"precision {trainer.precision}"
+        f"[simclr] {trainer.world_size} process(es) ({trainer.num_nodes} node(s) x "
+        f"{trainer.num_devices} device(s)), per-device batch {module.batch_size}, global batch "
+        f"N = {total} ({2 * total - 2} negatives per view), learning rate "
+        f"{module.learning_rate():.4g} ({optimizer.name}, base_lr {optimizer.base_lr:g}, "
+        f"{optimizer.lr_scaling} scaling), precision {trainer.precision}"
     )
 
 

@@ -98,7 +98,7 @@ def build_trainer(
         NothingTrained(config),  # before outputs: nothing is exported from a run of no step
         outputs,
         ExtendOnResume(config.optimizer.extend),  # after the scale line of outputs
-        EpochLines(config.data.batch_size),
+        EpochLines(),
     ]
     if trainer_config.progress_bar:
         callbacks.append(RunProgressBar(refresh_rate=1))
@@ -197,7 +197,7 @@ def pretrain(
         finished = _finished_before_requeue(run.path, checkpoint, config)
         if finished is not None:
             return finished
-    outputs = RunOutputs(run.path, config, len(datamodule.train_set), quiet)
+    outputs = RunOutputs(run.path, len(datamodule.train_set), quiet)
     probe_validated = (
         module.probe is not None
         and config.trainer.limit_val_batches > 0

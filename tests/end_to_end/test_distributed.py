@@ -127,7 +127,7 @@ def one_step(
     module = module_class.from_config(config, num_classes=datamodule.num_classes)
     before = {k: v.detach().clone() for k, v in module.state_dict().items()}
     run_dir = tmp_path / config.run.name
-    trainer = build_trainer(config, run_dir, RunOutputs(run_dir, config, 0, quiet=True))
+    trainer = build_trainer(config, run_dir, RunOutputs(run_dir, 0, quiet=True))
     trainer.fit(module, datamodule=datamodule)
     return {
         "before": before,

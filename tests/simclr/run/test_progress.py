@@ -76,6 +76,9 @@ class Logged(L.LightningModule):
         self.log("train/contrastive_acc", torch.tensor(0.25))
         return loss
 
+    def global_batch_size(self) -> int:
+        return 4 * self.trainer.world_size
+
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.5)
 
@@ -90,7 +93,7 @@ def test_each_epoch_ends_with_one_line_counting_views_of_the_global_batch(capsys
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[EpochLines(batch_size=4)],
+        callbacks=[EpochLines()],
     )
     trainer.fit(Logged(), loader)
     lines = [line for line in capsys.readouterr().out.splitlines() if "[simclr]" in line]
@@ -107,8 +110,9 @@ def test_the_views_per_step_count_every_process(monkeypatch) -> None:
     monkeypatch.setattr(
         "simclr.run.progress.epoch_line", lambda trainer, **args: seen.update(args) or "line"
     )
-    callback = EpochLines(batch_size=4)
+    callback = EpochLines()
     trainer = fake_trainer(world_size=3, is_global_zero=True, progress_bar_callback=None)
-    callback.on_train_epoch_start(trainer, None)
-    callback.on_train_epoch_end(trainer, None)
-    assert seen["views_per_step"] == 2 * 4 * 3  # two views of each image of the global batch
+    module = SimpleNamespace(global_batch_size=lambda: 12)  # N: 4 images on each of 3 processes
+    callback.on_train_epoch_start(trainer, module)
+    callback.on_train_epoch_end(trainer, module)
+    assert seen["views_per_step"] == 2 * 12  # two views of each image of the global batch

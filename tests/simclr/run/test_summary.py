@@ -64,14 +64,14 @@ def test_summary_names_the_skipped_images_only_when_there_were_some() -> None:
 def test_scale_line_states_the_batch_negatives_and_scaled_learning_rate(make_config) -> None:
     config = make_config("optimizer.base_lr=0.5")  # batch 8
     trainer = SimpleNamespace(world_size=2, num_nodes=1, num_devices=2, precision="bf16-mixed")
-    assert scale_line(trainer, config.data.batch_size, config.optimizer) == (
+    module = SimCLR.from_config(config, num_classes=0)
+    module._trainer = trainer  # the N and rate the line states are the ones the module trains with
+    assert scale_line(trainer, module) == (
         "[simclr] 2 process(es) (1 node(s) x 2 device(s)), per-device batch 8, global batch "
         "N = 16 (30 negatives per view), learning rate 0.03125 (lars, base_lr 0.5, linear "
         "scaling), precision bf16-mixed"
     )  # 0.5 * 16 / 256
-    module = SimCLR.from_config(config, num_classes=0)
-    module._trainer = trainer  # the rate the line states is the one the module trains with
-    assert module.learning_rate() == 0.03125
+    assert module.global_batch_size() == 16 and module.learning_rate() == 0.03125
 
 
 @pytest.mark.slow
