@@ -10,6 +10,7 @@ never sends a gradient into f.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import itertools
 from contextlib import nullcontext
 from pathlib import Path
@@ -17,10 +18,11 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from omegaconf import OmegaConf
 from torch import nn
 
-from simclr.augment import SimCLRViews, build_views
+from simclr.augment import build_views
 from simclr.chunked import nt_xent_in_chunks
 from simclr.config.load import as_config, pretraining_hyperparameters
 from simclr.config.schema import OptimizerConfig, SimCLRConfig
@@ -77,6 +79,15 @@ class SimCLR(L.LightningModule):
         # optimization, where training_step steps the optimizer itself
         self.chunk_size, self.chunk_running_stats = chunk_size, chunk_running_stats
         self.automatic_optimization = chunk_size is None
+        # views that take chunk_size (SimCLRViews does; any views module may) make the batch's
+        # views that many images at a time too; others make them in one pass, as told
+        self.views_take_chunks = takes_chunk_size(views)
+        if chunk_size is not None and not self.views_take_chunks:
+            rank_zero_warn(
+                f"chunk_size={chunk_size}: {type(views).__name__} takes no chunk_size, so each "
+                "batch's views are made in one pass (f and g still run in chunks); give its "
+                "forward a chunk_size=None argument to make them in chunks"
+            )
 
     @classmethod
     def from_config(cls, config: SimCLRConfig | dict, num_classes: int = 0) -> SimCLR:
@@ -152,7 +163,7 @@ class SimCLR(L.LightningModule):
         images, labels = batch
         training = self.trainer.training if self._trainer is not None else self.training
         if training:
-            if self.chunk_size is not None and isinstance(self.views, SimCLRViews):
+            if self.chunk_size is not None and self.views_take_chunks:
                 # the same views, their intermediates in the memory of one chunk
                 views = self.views(images, chunk_size=self.chunk_size)
             else:
@@ -289,3 +300,16 @@ class SimCLR(L.LightningModule):
         if batches == float("inf"):
             return max(1, total_steps // max(1, self.trainer.max_epochs or 1))
         return max(1, int(batches) // self.trainer.accumulate_grad_batches)
+
+
+def takes_chunk_size(views: nn.Module) -> bool:
+    """Whether ``views(images, chunk_size=...)`` is accepted: the protocol of views that can be
+    made a chunk of images at a time (:meth:`simclr.augment.SimCLRViews.forward`)."""
+    call = views.forward if isinstance(views, nn.Module) else views  # not Module.__call__'s
+    try:
+        parameters = inspect.signature(call).parameters
+    except (TypeError, ValueError):  # a callable without a signature: call it plainly
+        return False
+    return "chunk_size" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )

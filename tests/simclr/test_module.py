@@ -274,3 +274,43 @@ def test_the_checkpoint_holds_what_checkpoints_written_before_composition_held(
     shapes = {name: list(value.shape) for name, value in module.state_dict().items()}
     assert shapes == before["state_dict"]
     assert sorted(module.hparams) == before["hyper_parameters"]
+
+
+class FlipViews(nn.Module):
+    """Views of one's own: the images and their mirror, normalised; ``chunk_size`` recorded."""
+
+    def __init__(self, take_chunks: bool) -> None:
+        super().__init__()
+        self.received: list = []
+        if take_chunks:
+            self.forward = self.forward_in_chunks  # the protocol: forward(images, chunk_size=None)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        return images.float() / 255
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.received.append("no chunk_size")
+        return self.normalize(images), self.normalize(images).flip(-1)
+
+    def forward_in_chunks(self, images: torch.Tensor, chunk_size: int | None = None):
+        self.received.append(chunk_size)
+        return self.normalize(images), self.normalize(images).flip(-1)
+
+
+@pytest.mark.parametrize("take_chunks", [True, False])
+def test_views_of_ones_own_are_made_in_chunks_when_they_take_chunk_size(
+    take_chunks: bool, recwarn: pytest.WarningsRecorder
+) -> None:
+    """SimCLRViews is not the only views that can be made in chunks: any views whose forward
+    takes chunk_size gets it; others are made in one pass, and the module says so once."""
+    from simclr.head import ProjectionHead
+
+    views = FlipViews(take_chunks)
+    module = SimCLR(views, TinyEncoder(), ProjectionHead(8, "mlp", output_dim=4), chunk_size=2)
+    warned = [str(w.message) for w in recwarn if "takes no chunk_size" in str(w.message)]
+    assert len(warned) == (0 if take_chunks else 1)
+    assert not warned or warned[0].startswith("chunk_size=2: FlipViews takes no chunk_size")
+    images = torch.randint(0, 256, (4, 1, SIZE, SIZE), dtype=torch.uint8)
+    first, second, labels = module.train().on_after_batch_transfer((images, torch.zeros(4)), 0)
+    assert torch.equal(second, first.flip(-1)) and len(labels) == 4
+    assert views.received == ([2] if take_chunks else ["no chunk_size"])
