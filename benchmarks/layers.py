@@ -36,7 +36,7 @@ def head_of(run: Path, config, feature_dim: int) -> ProjectionHead:
         feature_dim,
         config.head.type,
         config.head.hidden_dim,
-        config.head.output_dim,
+        config.head.projection_dim,
         config.head.layers,
         config.head.batch_norm,
     )

@@ -33,7 +33,7 @@ class ChunkedSimCLR(L.LightningModule):
             image_size=28, channels=1, crop_scale=(0.5, 1.0), mean=[0.286], std=[0.353]
         )
         self.f = Encoder("resnet18", in_channels=1)
-        self.g = ProjectionHead(self.f.feature_dim, "mlp", output_dim=128)
+        self.g = ProjectionHead(self.f.feature_dim, "mlp", projection_dim=128)
         self.chunk_size, self.temperature, self.lr = chunk_size, temperature, lr
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):

@@ -45,7 +45,7 @@ class SimCLRWithOnlineEvaluation(L.LightningModule):
             image_size=28, channels=1, crop_scale=(0.5, 1.0), mean=[MEAN], std=[STD]
         )
         self.f = Encoder("resnet18", in_channels=1)  # h = f(x)
-        self.g = ProjectionHead(self.f.feature_dim, "mlp", output_dim=128)  # z = g(h)
+        self.g = ProjectionHead(self.f.feature_dim, "mlp", projection_dim=128)  # z = g(h)
         self.criterion = NTXentLoss(temperature=temperature)
         self.probe = OnlineProbe(self.f.feature_dim, num_classes)  # on h.detach()
         self.knn = WeightedKNNClassifier(num_classes, k=200, temperature=0.1)

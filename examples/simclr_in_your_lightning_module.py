@@ -33,7 +33,7 @@ class MySimCLR(L.LightningModule):
             image_size=28, channels=1, crop_scale=(0.5, 1.0), mean=[0.286], std=[0.353]
         )
         self.f = Encoder("resnet18", in_channels=1)  # h = f(x): ResNet-18 after avg pooling
-        self.g = ProjectionHead(self.f.feature_dim, "mlp", output_dim=128)  # z = g(h)
+        self.g = ProjectionHead(self.f.feature_dim, "mlp", projection_dim=128)  # z = g(h)
         self.criterion = NTXentLoss(temperature=temperature)
         self.lr = lr
 

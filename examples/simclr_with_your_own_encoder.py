@@ -65,7 +65,7 @@ def main() -> None:
         image_size=28, channels=1, crop_scale=(0.5, 1.0), mean=[0.286], std=[0.353]
     )
     f = SmallConvNet()
-    g = ProjectionHead(f.feature_dim, "mlp", output_dim=64)  # z = g(h)
+    g = ProjectionHead(f.feature_dim, "mlp", projection_dim=64)  # z = g(h)
     model = SimCLR(
         views,
         f,

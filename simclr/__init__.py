@@ -6,7 +6,7 @@ The building blocks compose in any LightningModule (see ``examples/``)::
 
     views = SimCLRViews(image_size=32, channels=3, crop_scale=(0.08, 1.0), color_strength=0.5)
     f = Encoder("resnet18", stem="small", in_channels=3)
-    g = ProjectionHead(f.feature_dim, "mlp", output_dim=128)
+    g = ProjectionHead(f.feature_dim, "mlp", projection_dim=128)
     x1, x2 = views(images)                       # t(x), t'(x), on the images' device
     loss, _ = NTXentLoss(temperature=0.5)(g(f(x1)), g(f(x2)))
 

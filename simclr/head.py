@@ -13,10 +13,12 @@ from torch import nn
 
 class ProjectionHead(nn.Module):
     """The projection head g of SimCLR section 2.1 (compared in section 4.2, figure 8):
-    (B, input_dim) -> (B, output_dim), or the identity for ``head_type="none"``.
+    (B, input_dim) -> (B, projection_dim), or the identity for ``head_type="none"``.
 
-    ``layers`` counts the linear layers of the mlp head (2 in SimCLR v1, 3 in SimCLR v2); every
-    hidden layer is Linear -> BatchNorm (optional) -> ReLU, the last is a plain Linear.
+    ``projection_dim`` is the size of z (128 in the paper, section B.1); ``layers`` counts the
+    linear layers of the mlp head (2 in SimCLR v1, 3 in SimCLR v2); every hidden layer is
+    Linear -> BatchNorm (optional) -> ReLU, the last is a plain Linear. ``output_dim``, its name
+    before, is still taken.
     """
 
     def __init__(
@@ -24,18 +26,22 @@ class ProjectionHead(nn.Module):
         input_dim: int,
         head_type: str = "mlp",
         hidden_dim: int | None = None,
-        output_dim: int = 128,
+        projection_dim: int = 128,
         layers: int = 2,
         batch_norm: bool = True,
+        *,
+        output_dim: int | None = None,
     ) -> None:
         super().__init__()
+        if output_dim is not None:  # the name before projection_dim
+            projection_dim = output_dim
         hidden_dim = hidden_dim or input_dim
         if head_type == "none":
             self.net: nn.Module = nn.Identity()
-            self.output_dim = input_dim
+            self.projection_dim = input_dim
         elif head_type == "linear":
-            self.net = nn.Linear(input_dim, output_dim)
-            self.output_dim = output_dim
+            self.net = nn.Linear(input_dim, projection_dim)
+            self.projection_dim = projection_dim
         elif head_type == "mlp":
             if layers < 2:
                 raise ValueError(f"head.layers={layers} is invalid: an mlp head needs >= 2")
@@ -48,12 +54,17 @@ class ProjectionHead(nn.Module):
                     blocks.append(nn.BatchNorm1d(hidden_dim))
                 blocks.append(nn.ReLU(inplace=True))
                 width = hidden_dim
-            blocks.append(nn.Linear(width, output_dim))
+            blocks.append(nn.Linear(width, projection_dim))
             self.net = nn.Sequential(*blocks)
-            self.output_dim = output_dim
+            self.projection_dim = projection_dim
         else:
             raise ValueError(f"head.type={head_type!r} is invalid: allowed: none, linear, mlp")
         self.head_type = head_type
+
+    @property
+    def output_dim(self) -> int:
+        """``projection_dim``, by its name before."""
+        return self.projection_dim
 
     def forward(self, representation: torch.Tensor) -> torch.Tensor:
         return self.net(representation)

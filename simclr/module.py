@@ -106,7 +106,7 @@ class SimCLR(L.LightningModule):
             encoder.feature_dim,
             head_config.type,
             head_config.hidden_dim,
-            head_config.output_dim,
+            head_config.projection_dim,
             head_config.layers,
             head_config.batch_norm,
         )

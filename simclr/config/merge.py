@@ -42,6 +42,7 @@ def merge_config(schema: Any, sources: list[Any]) -> DictConfig:
                 layer = OmegaConf.from_dotlist(source)
             else:
                 layer = OmegaConf.create(source)
+            layer = _renamed(layer, getattr(schema, "RENAMED", {}))
             section = _value_for_section(config, OmegaConf.to_container(layer))
             if section is not None:
                 raise ConfigError(f"{section}: is a section of keys, not a single value")
@@ -79,6 +80,24 @@ def to_yaml(config: Any) -> str:
 def save_config(config: Any, path: str | Path) -> None:
     """Write the resolved config as YAML; it loads back with the schema's loader."""
     Path(path).write_text(to_yaml(config))
+
+
+_ABSENT = object()
+
+
+def _renamed(layer: DictConfig, renamed: dict[str, str]) -> DictConfig:
+    """``layer`` with each key of ``renamed`` (old dotted name -> new) moved to its new name; a
+    layer that sets both names of one key is a ConfigError."""
+    for old, new in renamed.items():
+        value = OmegaConf.select(layer, old, default=_ABSENT)
+        if value is _ABSENT:
+            continue
+        if OmegaConf.select(layer, new, default=_ABSENT) is not _ABSENT:
+            raise ConfigError(f"{old} and {new} are one key ({old} is its name before): set {new}")
+        parent, leaf = old.rsplit(".", 1)
+        del OmegaConf.select(layer, parent)[leaf]
+        OmegaConf.update(layer, new, value, force_add=True)
+    return layer
 
 
 def _load_yaml(path: Path) -> DictConfig:

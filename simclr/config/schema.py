@@ -9,7 +9,7 @@ fields; a bad value fails with a one-line :class:`ConfigError` naming the key, b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from simclr.chunked import RUNNING_STATS
 from simclr.config.augment import AugmentConfig
@@ -37,31 +37,33 @@ MAX_HEAD_PARAMETERS = 2**30  # 4 GiB of float32 weights: far beyond any head the
 class HeadConfig:
     type: str = "mlp"  # none (z = h), linear, mlp
     hidden_dim: int | None = None  # null: the representation dimension
-    output_dim: int = 128
+    projection_dim: int = 128  # the size of z (head.output_dim before 2026-12-08)
     layers: int = 2  # linear layers in the mlp head
     batch_norm: bool = True
 
     def check(self) -> None:
         check_choice("head.type", self.type, HEAD_TYPES)
-        require(self.output_dim >= 1, "head.output_dim", self.output_dim, "must be >= 1")
+        require(
+            self.projection_dim >= 1, "head.projection_dim", self.projection_dim, "must be >= 1"
+        )
         hidden = self.hidden_dim
         require(hidden is None or hidden >= 1, "head.hidden_dim", hidden, "must be null or >= 1")
         require(self.layers >= 2, "head.layers", self.layers, "must be >= 2 for an mlp head")
         self._check_size()
 
     def _check_size(self) -> None:
-        """Refuse a head too large to allocate (an output_dim of 10**9 asks torch for 2 TB),
+        """Refuse a head too large to allocate (an projection_dim of 10**9 asks torch for 2 TB),
         estimated from its widths before anything is built; the key named is the largest term."""
         width = self.hidden_dim or WIDEST_REPRESENTATION
         if self.type == "none":
             return
         if self.type == "linear":
-            terms = {"head.output_dim": WIDEST_REPRESENTATION * self.output_dim}
+            terms = {"head.projection_dim": WIDEST_REPRESENTATION * self.projection_dim}
         else:
             terms = {
                 "head.hidden_dim": WIDEST_REPRESENTATION * width,
                 "head.layers": (self.layers - 2) * width * width,
-                "head.output_dim": width * self.output_dim,
+                "head.projection_dim": width * self.projection_dim,
             }
         total = sum(terms.values())
         key = max(terms, key=lambda name: terms[name])
@@ -246,6 +248,10 @@ class LoggingConfig:
 class SimCLRConfig:
     """Every setting of a pretraining run (algorithm 1's N, T, f, g, tau and the optimizer of
     section 2 and appendix B), one section each; :func:`simclr.config.load_config` builds it."""
+
+    # keys renamed since, and their names now: a config file, an override or a checkpoint that
+    # uses the old name still loads (simclr.config.merge)
+    RENAMED: ClassVar[dict[str, str]] = {"head.output_dim": "head.projection_dim"}
 
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)

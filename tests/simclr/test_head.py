@@ -20,44 +20,44 @@ def modules_of(head: ProjectionHead, kind: type) -> list[nn.Module]:
 
 @pytest.mark.parametrize("dim", [4, 12])
 def test_none_is_the_identity(dim: int) -> None:
-    head = ProjectionHead(dim, "none", output_dim=128)
+    head = ProjectionHead(dim, "none", projection_dim=128)
     h = representation(dim=dim)
     assert torch.equal(head(h), h)
-    assert head.output_dim == dim
+    assert head.projection_dim == dim
     assert not list(head.parameters())
 
 
-@pytest.mark.parametrize("output_dim", [3, 128])
-def test_linear_is_one_linear_layer(output_dim: int) -> None:
-    head = ProjectionHead(12, "linear", output_dim=output_dim)
+@pytest.mark.parametrize("projection_dim", [3, 128])
+def test_linear_is_one_linear_layer(projection_dim: int) -> None:
+    head = ProjectionHead(12, "linear", projection_dim=projection_dim)
     h = representation()
     (linear,) = modules_of(head, nn.Linear)
-    assert (linear.in_features, linear.out_features) == (12, output_dim)
+    assert (linear.in_features, linear.out_features) == (12, projection_dim)
     assert not modules_of(head, nn.ReLU) and not modules_of(head, nn.BatchNorm1d)
     torch.testing.assert_close(head(h), h @ linear.weight.T + linear.bias)
-    assert head.output_dim == output_dim
+    assert head.projection_dim == projection_dim
 
 
 @pytest.mark.parametrize("batch_norm", [True, False])
 @pytest.mark.parametrize("layers", [2, 3])
-@pytest.mark.parametrize("hidden_dim, output_dim", [(None, 8), (20, 5)])
-def test_mlp_structure(layers: int, batch_norm: bool, hidden_dim: int | None, output_dim: int):
-    head = ProjectionHead(12, "mlp", hidden_dim, output_dim, layers, batch_norm)
+@pytest.mark.parametrize("hidden_dim, projection_dim", [(None, 8), (20, 5)])
+def test_mlp_structure(layers: int, batch_norm: bool, hidden_dim: int | None, projection_dim: int):
+    head = ProjectionHead(12, "mlp", hidden_dim, projection_dim, layers, batch_norm)
     linears = modules_of(head, nn.Linear)
     width = hidden_dim or 12  # the hidden width defaults to the representation's
-    expected = [(12, width)] + [(width, width)] * (layers - 2) + [(width, output_dim)]
+    expected = [(12, width)] + [(width, width)] * (layers - 2) + [(width, projection_dim)]
     assert [(m.in_features, m.out_features) for m in linears] == expected
     assert len(modules_of(head, nn.BatchNorm1d)) == (layers - 1 if batch_norm else 0)
     assert len(modules_of(head, nn.ReLU)) == layers - 1
     # hidden biases only where no BatchNorm follows; the last layer always has one
     assert [m.bias is not None for m in linears] == [not batch_norm] * (layers - 1) + [True]
-    assert head(representation()).shape == (6, output_dim)
-    assert head.output_dim == output_dim
+    assert head(representation()).shape == (6, projection_dim)
+    assert head.projection_dim == projection_dim
 
 
 @pytest.mark.parametrize("batch_norm", [True, False])
 def test_two_layer_mlp_is_w2_relu_bn_w1_h(batch_norm: bool) -> None:
-    head = ProjectionHead(12, "mlp", hidden_dim=7, output_dim=5, batch_norm=batch_norm).train()
+    head = ProjectionHead(12, "mlp", hidden_dim=7, projection_dim=5, batch_norm=batch_norm).train()
     first, last = modules_of(head, nn.Linear)
     h = representation()
     hidden = F.linear(h, first.weight, first.bias)
@@ -74,3 +74,9 @@ def test_invalid_heads_are_refused() -> None:
         ProjectionHead(12, "deep")
     with pytest.raises(ValueError, match="head.layers=1"):
         ProjectionHead(12, "mlp", layers=1)
+
+
+def test_output_dim_is_the_old_name_of_projection_dim() -> None:
+    head = ProjectionHead(12, "mlp", hidden_dim=7, output_dim=5)
+    assert head.projection_dim == head.output_dim == 5
+    assert head(representation()).shape == (6, 5)

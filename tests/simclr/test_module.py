@@ -217,7 +217,7 @@ def test_the_module_trains_the_blocks_it_is_handed_without_a_datamodule(seeded) 
     module = SimCLR(
         views,
         encoder,
-        ProjectionHead(8, "mlp", output_dim=4),
+        ProjectionHead(8, "mlp", projection_dim=4),
         0.2,
         batch_size=4,
         optimizer=optimizer,
@@ -306,7 +306,7 @@ def test_views_of_ones_own_are_made_in_chunks_when_they_take_chunk_size(
     from simclr.head import ProjectionHead
 
     views = FlipViews(take_chunks)
-    module = SimCLR(views, TinyEncoder(), ProjectionHead(8, "mlp", output_dim=4), chunk_size=2)
+    module = SimCLR(views, TinyEncoder(), ProjectionHead(8, "mlp", projection_dim=4), chunk_size=2)
     warned = [str(w.message) for w in recwarn if "takes no chunk_size" in str(w.message)]
     assert len(warned) == (0 if take_chunks else 1)
     assert not warned or warned[0].startswith("chunk_size=2: FlipViews takes no chunk_size")

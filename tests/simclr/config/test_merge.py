@@ -141,3 +141,53 @@ def test_a_config_file_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -
     recipe.write_bytes("run:\n  name: caf\u00e9\n".encode("latin-1"))
     with pytest.raises(ConfigError, match=r"^config file '.*latin1.yaml' is not UTF-8 text \(at"):
         load_config(recipe)
+
+
+# ----------------------------------------------------------------------------- renamed keys
+SAVED = Path(__file__).resolve().parents[1] / "saved"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        ["head.output_dim=64"],
+        {"head": {"output_dim": 64}},  # a checkpoint's hyperparameters
+        "yaml",
+    ],
+    ids=["override", "dict", "file"],
+)
+def test_a_renamed_key_is_read_by_its_old_name(source, tmp_path: Path) -> None:
+    """head.output_dim, the name of head.projection_dim before 2026-12-08, still sets it."""
+    if source == "yaml":
+        source = tmp_path / "old.yaml"
+        source.write_text("head:\n  output_dim: 64\n")
+    config = build_config(SimCLRConfig, [source])
+    assert config.head.projection_dim == 64
+    assert "output_dim" not in OmegaConf.to_container(OmegaConf.structured(config))["head"]
+
+
+def test_both_names_of_one_key_in_one_layer_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^head.output_dim and head.projection_dim are one key"):
+        load_config(None, ["head.output_dim=64", "head.projection_dim=32"])
+    # in different layers, the later wins, as for any key
+    assert load_config(None, ["head.output_dim=64"]).head.projection_dim == 64
+
+
+def test_a_run_saved_before_the_rename_loads() -> None:
+    """A run's config.yaml and its checkpoint, written by simclr before projection_dim (kept in
+    tests/simclr/saved/: 2 steps of cifar_resnet20 with head.output_dim=8; the checkpoint
+    without its optimizer state), load as they were."""
+    import torch
+
+    from linear_eval.features.encoders import load_encoder
+    from simclr.module import SimCLR
+
+    config = load_config(SAVED / "before_projection_dim.yaml")
+    assert "output_dim" in (SAVED / "before_projection_dim.yaml").read_text()
+    assert config.head.projection_dim == 8 and config.head.hidden_dim == 16
+    saved = torch.load(SAVED / "before_projection_dim.ckpt", weights_only=True)
+    assert saved["hyper_parameters"]["config"]["head"]["output_dim"] == 8  # the old name
+    module = SimCLR.load_from_checkpoint(SAVED / "before_projection_dim.ckpt")  # strictly
+    assert module.head.projection_dim == 8
+    assert module.hparams["config"]["head"]["projection_dim"] == 8  # saved again: the new name
+    assert load_encoder(SAVED / "before_projection_dim.ckpt").encoder.feature_dim == 64

@@ -111,6 +111,6 @@ def test_a_checkpoint_of_another_architecture_is_refused_naming_the_weights(make
     message = str(error.value)
     assert "\n" not in message and message.startswith("x: its weights do not fit")
     assert "missing encoder.backbone.layer1.2.conv1.weight" in message  # resnet34 has 3 blocks
-    wider = make_config("encoder.name=resnet18", "head.output_dim=64")
+    wider = make_config("encoder.name=resnet18", "head.projection_dim=64")
     with pytest.raises(ConfigError, match=r"head\.net\.\S+ is \(128, 512\), not \(64, 512\)"):
         check_fits(_checkpoint_before_composition(), wider, "x")

@@ -414,7 +414,7 @@ def test_resume_refuses_a_changed_model_or_data_before_reading_the_checkpoint(sy
     (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"damaged")
     before = fingerprint(run_dir)
     for override, key, new, old in [
-        ("head.output_dim=64", "head.output_dim", 64, 128),
+        ("head.projection_dim=64", "head.projection_dim", 64, 128),
         ("encoder.name=resnet34", "encoder.name", "'resnet34'", "'resnet18'"),
         ("data.channels=3", "data.channels", 3, None),
         ("data.image_size=32", "data.image_size", 32, config.data.image_size),
