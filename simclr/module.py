@@ -46,9 +46,12 @@ class SimCLR(L.LightningModule):
 
     The module composes the blocks it is handed; :meth:`from_config` builds them from a
     :class:`simclr.config.SimCLRConfig`. ``batch_size`` is the batch of one process: the global
-    batch N is it times Lightning's world size, and sets the learning rate of ``optimizer``
-    (``base_lr * N / 256`` under linear scaling, SimCLR appendix B.1). ``views`` maps uint8
-    images to two float views and has ``normalize`` for validation images, as
+    batch N is it times Lightning's world size. ``optimizer`` is the optimizer's settings, an
+    :class:`simclr.config.schema.OptimizerConfig` (LARS by default, its ``base_lr``, the rule
+    that scales it with N, ``base_lr * N / 256`` under linear scaling, SimCLR appendix B.1, and
+    the warm-up): the module builds the optimizer and its schedule from them in
+    :meth:`configure_optimizers`; override that method for an optimizer of your own. ``views``
+    maps uint8 images to two float views and has ``normalize`` for validation images, as
     :class:`simclr.augment.SimCLRViews` does; ``encoder`` has ``feature_dim``. With
     ``chunk_size`` a process's batch goes through f and g that many images at a time, with the
     gradient of one pass (:mod:`simclr.chunked`): any batch in the memory of one chunk."""
