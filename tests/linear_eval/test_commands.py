@@ -1,4 +1,4 @@
-"""Tests of linear_eval/commands.py: the eval, index, retrieve, embed and plot sub-commands,
+"""Tests of linear_eval/commands/: the eval, index, retrieve, embed and plot sub-commands,
 run through ``simclr``'s command root without a subprocess."""
 
 from __future__ import annotations
