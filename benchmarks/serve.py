@@ -87,10 +87,8 @@ def build_gallery(args: argparse.Namespace, root: Path) -> Path:
 
 
 def measure(args: argparse.Namespace, index_dir: Path) -> dict:
-    server_args = argparse.Namespace(run=str(index_dir), checkpoint=args.run, host="127.0.0.1")
-    server_args.__dict__.update(port=0, top_k=args.k, max_upload_mib=20.0)
     start = time.perf_counter()
-    site, server = prepare(server_args)
+    site, server = prepare(index_dir, args.run, host="127.0.0.1", port=0, top_k=args.k)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     startup = time.perf_counter() - start
     thread = threading.Thread(target=server.serve_forever, daemon=True)
