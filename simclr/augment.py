@@ -164,34 +164,34 @@ class SimCLRViews(nn.Module):
         rows = groups * images.shape[0]
         return draw_view_parameters(self.distribution, rows, height, width, images.device, groups)
 
-    def geometry(self, images: torch.Tensor, p: ViewParameters) -> torch.Tensor:
+    def geometry(self, images: torch.Tensor, params: ViewParameters) -> torch.Tensor:
         """The crop and flip of each view: (B, C, H, W) floats -> (groups * B, C, S, S)."""
-        images = torch.cat([images] * len(p.orders))
+        images = torch.cat([images] * len(params.orders))
         d = self.distribution
         if d.crop:
-            return view_ops.crop_and_flip(images, p.box, p.flip, self.sampling_grid)
+            return view_ops.crop_and_flip(images, params.box, params.flip, self.sampling_grid)
         if d.flip_p > 0:  # no crop: the mirror image exactly, without resampling
-            return torch.where(p.flip.view(-1, 1, 1, 1), images.flip(-1), images)
+            return torch.where(params.flip.view(-1, 1, 1, 1), images.flip(-1), images)
         return images
 
     def jitter_group(
-        self, views: torch.Tensor, p: ViewParameters, group: int, order: Sequence[int]
+        self, views: torch.Tensor, params: ViewParameters, group: int, order: Sequence[int]
     ) -> None:
         """The colour jitter of view ``group``, in ``order``, in place (a captured step)."""
-        n = views.shape[0] // len(p.orders)
+        n = views.shape[0] // len(params.orders)
         rows = slice(group * n, (group + 1) * n)
         constants = (self.luma, self.hue_offsets)
-        views[rows] = view_ops.jitter_rows(views[rows], p, rows, order, constants)
+        views[rows] = view_ops.jitter_rows(views[rows], params, rows, order, constants)
 
-    def finish(self, views: torch.Tensor, p: ViewParameters) -> torch.Tensor:
+    def finish(self, views: torch.Tensor, params: ViewParameters) -> torch.Tensor:
         """Grayscale, blur, solarization, each once on every view, then normalisation."""
         d = self.distribution
         if d.grayscale_p > 0:
-            views = view_ops.grayscale(views, p.grayscale, self.luma)
+            views = view_ops.grayscale(views, params.grayscale, self.luma)
         if d.blur_p > 0:
-            views = view_ops.gaussian_blur(views, self.blur_taps, p.sigma, p.blur)
+            views = view_ops.gaussian_blur(views, self.blur_taps, params.sigma, params.blur)
         if d.solarize_p > 0:
-            views = view_ops.solarize(views, self.solarize_threshold, p.solarize)
+            views = view_ops.solarize(views, self.solarize_threshold, params.solarize)
         return self.normalize(views.clamp(0.0, 1.0))
 
     def fused(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -65,3 +65,23 @@ def test_graph_replays_are_fresh_views_of_the_same_law() -> None:
     assert abs(many.mean() - eager.mean()) < 0.05
     smaller = views(batch[:4])  # another shape takes the eager path
     assert smaller[0].shape == (4, 3, 16, 16)
+
+
+def test_the_protocol_names_its_parameters_as_the_views_do() -> None:
+    """FusedStages describes SimCLRViews' stages: the same methods, parameters of the same
+    names, so a reader of either sees one vocabulary."""
+    import inspect
+
+    from simclr.augment import SimCLRViews
+    from simclr.views.capture import FusedStages
+
+    methods = [
+        name
+        for name, value in vars(FusedStages).items()
+        if inspect.isfunction(value) and not name.startswith("_")
+    ]
+    assert set(methods) == {"fused", "resized", "draw", "geometry", "jitter_group", "finish"}
+    for name in methods:
+        protocol = list(inspect.signature(getattr(FusedStages, name)).parameters)
+        views = list(inspect.signature(getattr(SimCLRViews, name)).parameters)
+        assert protocol == views, name
