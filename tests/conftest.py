@@ -191,10 +191,8 @@ class Synthetic:
             channels=1,
             mean=(0.3,),
             std=(0.3,),
-            splits=("train", "test"),
-            pretrain_split="train",
-            eval_train_split="train",
-            eval_test_split="test",
+            held_out_from=None,  # no validation split unless spec_with_val
+            held_out_within=(),
         )
 
     @classmethod

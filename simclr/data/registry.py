@@ -27,24 +27,28 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """One registered dataset: how to read a split, and what pretraining uses."""
+    """One registered dataset: how to read a split, and what pretraining uses.
+
+    The defaults describe the common case, a dataset of ``train`` and ``test`` splits: pretrain
+    on ``train``, probe from ``train`` to ``test``, and hold the validation split out of
+    ``train``; an entry states only where it differs."""
 
     read: Reader
     channels: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    splits: tuple[str, ...]
-    pretrain_split: str
-    eval_train_split: str | None  # labelled split that probes and kNN train on
-    eval_test_split: str | None  # labelled split they are measured on
+    splits: tuple[str, ...] = ("train", "test")
+    pretrain_split: str = "train"
+    eval_train_split: str | None = "train"  # labelled split that probes and kNN train on
+    eval_test_split: str | None = "test"  # labelled split they are measured on
     # splits that depend on the files (an image folder): (path, val_fraction) -> the four
     # fields above for that folder (simclr.data.folders); None: the fixed ones above
     layout: Callable[..., FolderSplits] | None = None
     # the labelled split a validation split ``val`` is held out of (data.val_fraction,
     # simclr.data.held_out), and the splits whose first rows are that split's rows (STL-10's
     # train+unlabeled): every one of them is read without the held-out rows
-    held_out_from: str | None = None
-    held_out_within: tuple[str, ...] = ()
+    held_out_from: str | None = "train"
+    held_out_within: tuple[str, ...] = ("train",)
     eval_val_split: str | None = None  # the labelled split that chooses; set by resolved_spec
 
 
@@ -54,36 +58,18 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=1,
         mean=(0.2860,),
         std=(0.3530,),
-        splits=("train", "test"),
-        pretrain_split="train",
-        eval_train_split="train",
-        eval_test_split="test",
-        held_out_from="train",
-        held_out_within=("train",),
     ),
     "cifar10": DatasetSpec(
         read=cifar_reader(torchvision.datasets.CIFAR10, "cifar10"),
         channels=3,
         mean=(0.4914, 0.4822, 0.4465),
         std=(0.2470, 0.2435, 0.2616),
-        splits=("train", "test"),
-        pretrain_split="train",
-        eval_train_split="train",
-        eval_test_split="test",
-        held_out_from="train",
-        held_out_within=("train",),
     ),
     "cifar100": DatasetSpec(
         read=cifar_reader(torchvision.datasets.CIFAR100, "cifar100"),
         channels=3,
         mean=(0.5071, 0.4865, 0.4409),
         std=(0.2673, 0.2564, 0.2762),
-        splits=("train", "test"),
-        pretrain_split="train",
-        eval_train_split="train",
-        eval_test_split="test",
-        held_out_from="train",
-        held_out_within=("train",),
     ),
     "stl10": DatasetSpec(
         read=read_stl10,
@@ -92,9 +78,6 @@ DATASETS: dict[str, DatasetSpec] = {
         std=(0.2603, 0.2566, 0.2713),
         splits=("train", "test", "unlabeled", "train+unlabeled"),
         pretrain_split="train+unlabeled",
-        eval_train_split="train",
-        eval_test_split="test",
-        held_out_from="train",
         held_out_within=("train", "train+unlabeled"),
     ),
     "folder": DatasetSpec(
@@ -107,6 +90,8 @@ DATASETS: dict[str, DatasetSpec] = {
         eval_train_split=None,
         eval_test_split=None,
         layout=folder_splits,
+        held_out_from=None,  # a folder holds its val part out itself (simclr.data.folders)
+        held_out_within=(),
     ),
 }
 

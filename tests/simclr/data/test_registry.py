@@ -42,10 +42,28 @@ def test_a_spec_is_made_by_keyword_and_frozen() -> None:
         eval_train_split=None,
         eval_test_split=None,
         layout=folder_splits,
+        held_out_from=None,
+        held_out_within=(),
     )
     assert spec == DATASETS["folder"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.channels = 1
+
+
+def test_an_entry_states_only_where_it_differs_from_train_and_test() -> None:
+    """The defaults are a dataset of train and test splits with val held out of train: what
+    Fashion-MNIST and CIFAR are, field by field."""
+    plain = DatasetSpec(read=read_folder, channels=1, mean=(0.5,), std=(0.5,))
+    assert (plain.splits, plain.pretrain_split) == (("train", "test"), "train")
+    assert (plain.eval_train_split, plain.eval_test_split) == ("train", "test")
+    assert (plain.held_out_from, plain.held_out_within, plain.layout) == ("train", ("train",), None)
+    for name in ("fashion_mnist", "cifar10", "cifar100"):
+        spec = DATASETS[name]
+        assert spec == DatasetSpec(
+            read=spec.read, channels=spec.channels, mean=spec.mean, std=spec.std
+        )
+    stl10 = DATASETS["stl10"]
+    assert stl10.pretrain_split == "train+unlabeled" and stl10.held_out_from == "train"
 
 
 def test_a_registered_dataset_is_found_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
