@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+HEAD_TYPES = ("none", "linear", "mlp")  # SimCLR figure 8's three heads
+
 
 class ProjectionHead(nn.Module):
     """The projection head g of SimCLR section 2.1 (compared in section 4.2, figure 8):
@@ -44,7 +46,7 @@ class ProjectionHead(nn.Module):
             self.projection_dim = projection_dim
         elif head_type == "mlp":
             if layers < 2:
-                raise ValueError(f"head.layers={layers} is invalid: an mlp head needs >= 2")
+                raise ValueError(f"layers={layers} is invalid: an mlp head needs >= 2")
             blocks: list[nn.Module] = []
             width = input_dim
             for _ in range(layers - 1):
@@ -58,7 +60,9 @@ class ProjectionHead(nn.Module):
             self.net = nn.Sequential(*blocks)
             self.projection_dim = projection_dim
         else:
-            raise ValueError(f"head.type={head_type!r} is invalid: allowed: none, linear, mlp")
+            raise ValueError(
+                f"head_type={head_type!r} is invalid: allowed: {', '.join(HEAD_TYPES)}"
+            )
         self.head_type = head_type
 
     @property

@@ -21,8 +21,8 @@ from simclr.errors import (
     check_seed,
     require,
 )
+from simclr.head import HEAD_TYPES
 
-HEAD_TYPES = ("none", "linear", "mlp")
 OPTIMIZERS = ("lars", "sgd", "adamw")
 LR_SCALINGS = ("linear", "sqrt", "none")
 EXTEND_CHOICES = ("continue", "restart", "constant", "replan")  # simclr.schedule

@@ -69,11 +69,21 @@ def test_two_layer_mlp_is_w2_relu_bn_w1_h(batch_norm: bool) -> None:
     torch.testing.assert_close(head(h), expected)
 
 
-def test_invalid_heads_are_refused() -> None:
-    with pytest.raises(ValueError, match="head.type='deep'"):
+def test_invalid_heads_are_refused_in_the_block_s_own_words() -> None:
+    """The block names its arguments (a library user never wrote head.type=); the config names
+    its keys, from the block's own list of choices."""
+    with pytest.raises(
+        ValueError, match="^head_type='deep' is invalid: allowed: none, linear, mlp"
+    ):
         ProjectionHead(12, "deep")
-    with pytest.raises(ValueError, match="head.layers=1"):
+    with pytest.raises(ValueError, match="^layers=1 is invalid"):
         ProjectionHead(12, "mlp", layers=1)
+    from simclr.config import ConfigError, load_config, schema
+    from simclr.head import HEAD_TYPES
+
+    assert schema.HEAD_TYPES is HEAD_TYPES
+    with pytest.raises(ConfigError, match="^head.type='deep'"):
+        load_config(None, ["head.type=deep"])
 
 
 def test_output_dim_is_the_old_name_of_projection_dim() -> None:
