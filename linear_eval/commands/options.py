@@ -17,8 +17,8 @@ SETTINGS = (
 CHECKPOINT_HELP = "a pretraining .ckpt, an exported encoder.pt (with encoder.yaml) or a run dir"
 
 
-def add_settings(parser: argparse.ArgumentParser, checkpoint_required: bool = True) -> None:
-    parser.add_argument("--checkpoint", required=checkpoint_required, help=CHECKPOINT_HELP)
+def add_settings(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     parser.add_argument("--config", help="YAML file of evaluation settings")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
 

@@ -24,6 +24,7 @@ from torchmetrics.utilities import dim_zero_cat
 
 from linear_eval.protocols.knn import weighted_votes
 from linear_eval.protocols.metrics import topk_accuracy
+from simclr.errors import require
 
 
 class WeightedKNNClassifier(Metric):
@@ -50,8 +51,8 @@ class WeightedKNNClassifier(Metric):
         _require_int("num_classes", num_classes, 2)
         _require_int("k", k, 1)
         _require_int("chunk_size", chunk_size, 1)
-        if not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
-            raise ValueError(f"temperature={temperature!r} is invalid: a finite number above 0")
+        finite = isinstance(temperature, (int, float)) and 0 < temperature < math.inf
+        require(finite, "temperature", temperature, "a finite number above 0")
         self.num_classes, self.k = num_classes, k
         self.temperature, self.chunk_size = float(temperature), chunk_size
         for name in ("gallery_features", "gallery_labels", "query_features", "query_labels"):
@@ -99,5 +100,5 @@ class WeightedKNNClassifier(Metric):
 
 
 def _require_int(name: str, value: object, least: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ValueError(f"{name}={value!r} is invalid: an integer of at least {least}")
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    require(integer and value >= least, name, value, f"an integer of at least {least}")
